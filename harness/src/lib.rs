@@ -1,0 +1,8 @@
+//! The reproducer: declarative scenarios start Debian 12 and CentOS 7 nodes
+//! (containers running systemd + dockerd, or QEMU VMs), put them into a
+//! Docker networking incident on purpose, run the doctor, remediate, verify,
+//! and return an [`outcome::Outcome`] that tests snapshot.
+#![deny(missing_docs)]
+
+pub mod platform;
+pub mod node;

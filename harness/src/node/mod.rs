@@ -1,0 +1,91 @@
+//! A node is one machine under test: a container or a VM running systemd
+//! and dockerd. Scenario steps talk to it only through the [`Node`] trait,
+//! so every scenario runs on every backend that can host it.
+
+pub mod container;
+
+use crate::platform::{NodeBackend, Platform};
+use anyhow::Result;
+use async_trait::async_trait;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The label every resource the harness creates carries, so `repro gc`
+/// can find what a killed run left behind.
+pub const MANAGED_LABEL: (&str, &str) = ("org.repro.managed-by", "repro");
+
+/// What one command run inside a node produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecOutput {
+    /// Exit code of the command (-1 when it could not be determined).
+    pub exit_code: i64,
+    /// Everything written to stdout.
+    pub stdout: String,
+    /// Everything written to stderr.
+    pub stderr: String,
+    /// Wall-clock time the command took.
+    #[serde(skip)]
+    pub duration: Duration,
+}
+
+impl ExecOutput {
+    /// True when the command exited with status 0.
+    pub fn success(&self) -> bool {
+        self.exit_code == 0
+    }
+
+    /// stdout and stderr together, as a person would read them on a terminal.
+    pub fn combined(&self) -> String {
+        let mut s = self.stdout.clone();
+        if !self.stderr.is_empty() {
+            if !s.is_empty() && !s.ends_with('\n') {
+                s.push('\n');
+            }
+            s.push_str(&self.stderr);
+        }
+        s
+    }
+}
+
+/// One machine under test.
+///
+/// Dropping a node removes it and everything it created (container,
+/// volumes, network, qemu process); [`Node::destroy`] does the same and
+/// reports errors.
+#[async_trait]
+pub trait Node: Send + Sync {
+    /// A short human name, e.g. `debian12-container-3f2a`.
+    fn name(&self) -> &str;
+
+    /// The operating system the node runs.
+    fn platform(&self) -> Platform;
+
+    /// Container or VM.
+    fn backend(&self) -> NodeBackend;
+
+    /// Runs a shell script (`sh -c`) inside the node as root and waits for it.
+    /// A non-zero exit is not an error; failing to run it at all is.
+    async fn exec(&self, script: &str) -> Result<ExecOutput>;
+
+    /// Writes `content` to `path` inside the node with the given mode.
+    async fn copy_in(&self, path: &str, content: &[u8], mode: u32) -> Result<()>;
+
+    /// Where the host reaches `port` published on the node (the node's own
+    /// address for containers, a forwarded 127.0.0.1 port for VMs).
+    async fn endpoint(&self, port: u16) -> Result<SocketAddr>;
+
+    /// Reboots the node and waits until it is ready again. Containers cannot
+    /// reboot (they share the host kernel) and return an error saying so.
+    async fn reboot(&self) -> Result<()>;
+
+    /// The `--target` argument that lets `netdoctor` on the host reach this
+    /// node, e.g. `docker:<container id>` or `cmd:<command running sh>`.
+    fn doctor_target(&self) -> String;
+
+    /// The tail of the node's system journal (or console), for error reports.
+    async fn logs(&self) -> Result<String>;
+
+    /// Removes the node and all it created.
+    async fn destroy(self: Box<Self>) -> Result<()>;
+}

@@ -1,0 +1,1 @@
+//! Placeholder library: this package exists to hold the integration tests in `tests/`.
