@@ -6,3 +6,15 @@
 
 pub mod platform;
 pub mod node;
+pub mod docker;
+pub mod images;
+pub mod gc;
+pub mod bench;
+pub mod http_probe;
+pub mod scenario;
+pub mod runner;
+pub mod outcome;
+pub mod events;
+pub mod doctor_cli;
+pub mod redact;
+pub mod vm;

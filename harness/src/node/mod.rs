@@ -5,11 +5,26 @@
 pub mod container;
 
 use crate::platform::{NodeBackend, Platform};
+use crate::scenario::NodeSettings;
 use anyhow::Result;
 use async_trait::async_trait;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// Starts a ready node of `platform` on `backend` (building its image on
+/// first use), with the scenario's node settings.
+pub async fn start(platform: Platform, backend: NodeBackend, settings: &NodeSettings) -> Result<Box<dyn Node>> {
+    match backend {
+        NodeBackend::Container => {
+            if settings.kernel.is_some() || !settings.ports.is_empty() {
+                anyhow::bail!("node.kernel and node.ports are VM settings; a container shares the host kernel and publishes on its own address");
+            }
+            Ok(Box::new(container::ContainerNode::start(platform).await?))
+        }
+        NodeBackend::Vm => anyhow::bail!("the VM backend is not wired into node::start yet"),
+    }
+}
 
 /// The label every resource the harness creates carries, so `repro gc`
 /// can find what a killed run left behind.
@@ -64,6 +79,12 @@ pub trait Node: Send + Sync {
     /// Container or VM.
     fn backend(&self) -> NodeBackend;
 
+    /// The platform as reports name it; an emulated platform says so
+    /// (e.g. `centos7-emulated`), so nobody mistakes it for the real thing.
+    fn platform_label(&self) -> String {
+        self.platform().name().to_string()
+    }
+
     /// Runs a shell script (`sh -c`) inside the node as root and waits for it.
     /// A non-zero exit is not an error; failing to run it at all is.
     async fn exec(&self, script: &str) -> Result<ExecOutput>;
@@ -88,4 +109,9 @@ pub trait Node: Send + Sync {
 
     /// Removes the node and all it created.
     async fn destroy(self: Box<Self>) -> Result<()>;
+
+    /// Leaves the node running past this process (for `--keep`): disarms the
+    /// cleanup on drop and returns how a person reaches and later removes it
+    /// (e.g. `repro shell --attach <id>` / `repro gc`).
+    fn detach(self: Box<Self>) -> String;
 }

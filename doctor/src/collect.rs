@@ -1,0 +1,721 @@
+//! Probe text -> [`Facts`]. The probe prints `@@ND` delimited sections; each
+//! section is parsed on its own, so odd output in one section becomes a
+//! missing fact plus a note naming the section and line, not a failure.
+
+use crate::facts::*;
+use std::collections::BTreeMap;
+
+/// The probe script run on every target.
+pub const PROBE_SCRIPT: &str = include_str!("probe.sh");
+
+/// Why probe output could not be turned into facts at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The probe never started (wrong shell, transport printed something else).
+    #[error(
+        "probe output line {line}: expected `@@ND probe version=1`, got {got:?}; the target did not run the probe script (is `sh` available there?)"
+    )]
+    NotAProbe {
+        /// 1-based line number.
+        line: usize,
+        /// The line found instead.
+        got: String,
+    },
+    /// The probe itself gave up.
+    #[error("probe failed on the target: {0}")]
+    Fatal(String),
+    /// The output stops inside a section or before the end marker.
+    #[error(
+        "probe output truncated at line {line} (in section `{section}`): the transport was cut or the probe was killed; run again"
+    )]
+    Truncated {
+        /// Last line number seen.
+        line: usize,
+        /// Section open when the output ended.
+        section: String,
+    },
+    /// A marker line that does not parse.
+    #[error("probe output line {line}: malformed marker {text:?}")]
+    BadMarker {
+        /// 1-based line number.
+        line: usize,
+        /// The line.
+        text: String,
+    },
+}
+
+/// One section of probe output.
+#[derive(Debug, Clone, Default)]
+struct Section {
+    out: Vec<String>,
+    err: Vec<String>,
+    rc: i32,
+}
+
+/// Parsed sections by name; missing tools by section name.
+#[derive(Debug, Default)]
+struct Sections {
+    found: BTreeMap<String, Section>,
+    missing: BTreeMap<String, String>,
+}
+
+fn split_sections(text: &str) -> Result<Sections, CollectError> {
+    let mut s = Sections::default();
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+    // Transports may print noise before the probe starts (ssh banners, MOTD).
+    let mut started = false;
+    let mut first_line: Option<(usize, String)> = None;
+    for (n, l) in lines.by_ref() {
+        if l.starts_with("@@ND probe version=") {
+            started = true;
+            break;
+        }
+        if let Some(msg) = l.strip_prefix("@@ND fatal ") {
+            return Err(CollectError::Fatal(msg.to_string()));
+        }
+        if first_line.is_none() {
+            first_line = Some((n, l.to_string()));
+        }
+    }
+    if !started {
+        let (line, got) = first_line.unwrap_or((1, String::new()));
+        return Err(CollectError::NotAProbe { line, got });
+    }
+    let mut current: Option<(String, Section, bool)> = None; // (name, section, in_stderr)
+    let mut last = 0;
+    for (n, l) in lines {
+        last = n;
+        if let Some(rest) = l.strip_prefix("@@ND ") {
+            let mut words = rest.splitn(3, ' ');
+            let kind = words.next().unwrap_or("");
+            let name = words.next().unwrap_or("").to_string();
+            let tail = words.next().unwrap_or("");
+            match kind {
+                "begin" => {
+                    if let Some((open, _, _)) = &current {
+                        return Err(CollectError::Truncated { line: n, section: open.clone() });
+                    }
+                    current = Some((name, Section::default(), false));
+                }
+                "stderr" => match current.as_mut() {
+                    Some((open, _, in_err)) if *open == name => *in_err = true,
+                    _ => return Err(CollectError::BadMarker { line: n, text: l.to_string() }),
+                },
+                "end" => {
+                    let Some((open, mut sec, _)) = current.take() else {
+                        return Err(CollectError::BadMarker { line: n, text: l.to_string() });
+                    };
+                    let rc = tail.strip_prefix("rc=").and_then(|v| v.trim().parse().ok());
+                    match rc {
+                        Some(rc) if open == name => sec.rc = rc,
+                        _ => return Err(CollectError::BadMarker { line: n, text: l.to_string() }),
+                    }
+                    s.found.insert(name, sec);
+                }
+                "missing" => {
+                    s.missing.insert(name, tail.to_string());
+                }
+                "done" => {
+                    if let Some((open, _, _)) = current {
+                        return Err(CollectError::Truncated { line: n, section: open });
+                    }
+                    return Ok(s);
+                }
+                _ => return Err(CollectError::BadMarker { line: n, text: l.to_string() }),
+            }
+            continue;
+        }
+        if let Some((_, sec, in_err)) = current.as_mut() {
+            if *in_err { sec.err.push(l.to_string()) } else { sec.out.push(l.to_string()) }
+        }
+    }
+    let section = current.map(|(n, _, _)| n).unwrap_or_else(|| "(between sections)".into());
+    Err(CollectError::Truncated { line: last, section })
+}
+
+/// Turn probe output into facts for `target`.
+pub fn parse_probe(text: &str, target: &str) -> Result<Facts, CollectError> {
+    let s = split_sections(text)?;
+    let mut p = Parser { s, notes: Vec::new() };
+    let mut f = Facts { schema: SCHEMA, target: target.to_string(), ..Default::default() };
+    f.os = p.os();
+    f.kernel = p.kernel();
+    f.iptables = p.iptables();
+    f.firewalld = p.firewalld(&f.iptables);
+    f.docker = p.docker();
+    f.sysctl = p.sysctl();
+    f.listening_tcp_ports = p.listening();
+    f.notes = p.notes;
+    Ok(f)
+}
+
+struct Parser {
+    s: Sections,
+    notes: Vec<String>,
+}
+
+impl Parser {
+    /// Stdout of a section that ran and succeeded; notes failures.
+    fn ok(&mut self, name: &str) -> Option<Vec<String>> {
+        let sec = self.s.found.get(name)?;
+        if sec.rc == 0 {
+            return Some(sec.out.clone());
+        }
+        let why = sec.err.first().cloned().unwrap_or_default();
+        self.notes.push(format!("section {name}: exit {}: {why}", sec.rc));
+        None
+    }
+
+    /// Stdout of a section whatever its exit status (for tools that use rc as data).
+    fn any(&self, name: &str) -> Option<&Section> {
+        self.s.found.get(name)
+    }
+
+    fn note(&mut self, name: &str, line: usize, what: &str) {
+        self.notes.push(format!("section {name} line {line}: {what}"));
+    }
+
+    fn os(&mut self) -> Os {
+        let mut os = Os::default();
+        for l in self.ok("os").unwrap_or_default() {
+            let Some((k, v)) = l.split_once('=') else {
+                // /etc/redhat-release fallback: one line of prose.
+                if os.pretty_name.is_none() && !l.trim().is_empty() {
+                    os.pretty_name = Some(l.trim().to_string());
+                }
+                continue;
+            };
+            let v = v.trim().trim_matches('"').to_string();
+            match k {
+                "ID" => os.id = Some(v),
+                "VERSION_ID" => os.version_id = Some(v),
+                "PRETTY_NAME" => os.pretty_name = Some(v),
+                _ => {}
+            }
+        }
+        os
+    }
+
+    fn kernel(&mut self) -> Kernel {
+        let mut k = Kernel::default();
+        for l in self.ok("kernel").unwrap_or_default() {
+            match l.split_once('=') {
+                Some(("release", v)) => k.release = v.to_string(),
+                Some(("version", v)) => k.version = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        if k.release.is_empty() {
+            self.notes.push("section kernel: no release line; kernel facts unknown".into());
+        }
+        k.virtualization = self.virt();
+        if let Some(sec) = self.ok("modtrees") {
+            for (i, l) in sec.iter().enumerate() {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                match w.as_slice() {
+                    [rel, dep, kdir] => k.module_trees.push(ModuleTree {
+                        release: rel.to_string(),
+                        has_modules_dep: *dep == "yes",
+                        has_kernel_dir: *kdir == "yes",
+                    }),
+                    _ => self.note("modtrees", i + 1, &format!("unexpected line {l:?} ignored")),
+                }
+            }
+        }
+        k.boot_images = self.ok("boot").unwrap_or_default();
+        k.loaded_modules = self.ok_quiet("modules.loaded");
+        k.builtin_modules = self.ok_quiet("modules.builtin");
+        k.modprobe = self.modprobe();
+        if let Some(sec) = self.ok("reboot-required") {
+            for l in sec {
+                if l.starts_with("file=") {
+                    k.reboot_required = true;
+                } else if let Some(p) = l.strip_prefix("pkg=") {
+                    k.reboot_required_pkgs.push(p.to_string());
+                }
+            }
+        }
+        k
+    }
+
+    /// Like `ok` but a failure is an expected missing fact, not worth a note.
+    fn ok_quiet(&self, name: &str) -> Option<Vec<String>> {
+        self.any(name).filter(|s| s.rc == 0).map(|s| s.out.clone())
+    }
+
+    fn virt(&mut self) -> Virtualization {
+        let lines = self.ok("virt").unwrap_or_default();
+        let mut container = false;
+        let mut vm = None;
+        let mut said_none = false;
+        for l in &lines {
+            match l.split_once('=') {
+                Some(("container", v)) if !v.is_empty() && v != "none" => container = true,
+                Some(("container", "none")) => said_none = true,
+                Some(("vm", v)) if !v.is_empty() && v != "none" => vm = Some(v.to_string()),
+                Some(("marker", _)) | Some(("pid1_env_container", _)) => container = true,
+                _ => {}
+            }
+        }
+        if container {
+            Virtualization::Container
+        } else if vm.is_some() {
+            Virtualization::Vm
+        } else if said_none {
+            Virtualization::None
+        } else {
+            Virtualization::Unknown
+        }
+    }
+
+    fn modprobe(&mut self) -> Option<Vec<ModprobeCheck>> {
+        let lines = self.ok("modprobe")?;
+        if lines.iter().any(|l| l.starts_with("tree-missing") || l == "modprobe-missing") {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            let mut w = l.splitn(3, ' ');
+            match (w.next(), w.next().and_then(|r| r.parse::<i32>().ok())) {
+                (Some(m), Some(rc)) => out.push(ModprobeCheck {
+                    module: m.to_string(),
+                    ok: rc == 0,
+                    message: w.next().unwrap_or("").to_string(),
+                }),
+                _ => self.note("modprobe", i + 1, &format!("unexpected line {l:?} ignored")),
+            }
+        }
+        Some(out)
+    }
+
+    fn iptables(&mut self) -> Iptables {
+        let mut ipt = Iptables::default();
+        ipt.version = self.ok("iptables.version").and_then(|v| v.first().cloned());
+        ipt.current_backend = ipt.version.as_deref().map(backend_of_version);
+        ipt.alternative = self.ok("iptables.alternative").and_then(|l| parse_alternative(&l));
+        if ipt.current_backend.is_none() {
+            ipt.current_backend = ipt.alternative.as_ref().and_then(|a| a.backend);
+        }
+        ipt.legacy = self.ruleset("rules.legacy4", "iptables-legacy-save");
+        ipt.nft = self.ruleset("rules.nft4", "iptables-nft-save");
+        ipt.legacy6 = self.ruleset("rules.legacy6", "ip6tables-legacy-save");
+        ipt.nft6 = self.ruleset("rules.nft6", "ip6tables-nft-save");
+        // No split binaries (CentOS 7, iptables < 1.8): plain iptables-save
+        // is whatever backend `iptables -V` names (1.4.x is always legacy).
+        let plain_backend = ipt.current_backend.unwrap_or(Backend::Legacy);
+        if let Some(r) = self.ruleset("rules.plain4", "iptables-save") {
+            match plain_backend {
+                Backend::Legacy => ipt.legacy = Some(r),
+                Backend::Nft => ipt.nft = Some(r),
+            }
+        }
+        if let Some(r) = self.ruleset("rules.plain6", "ip6tables-save") {
+            match plain_backend {
+                Backend::Legacy => ipt.legacy6 = Some(r),
+                Backend::Nft => ipt.nft6 = Some(r),
+            }
+        }
+        if let Some(l) = self.ok("iptables.proc-names") {
+            for line in l {
+                if let Some(v) = line.strip_prefix("/proc/net/ip_tables_names:") {
+                    let v = v.trim();
+                    if v != "unreadable" {
+                        ipt.ip_tables_names = Some(v.split_whitespace().map(String::from).collect());
+                    }
+                }
+            }
+        }
+        ipt.nft_tables = self.ok_quiet("nft.tables").map(|l| {
+            l.iter().filter_map(|t| t.strip_prefix("table ").map(String::from)).collect()
+        });
+        ipt
+    }
+
+    fn ruleset(&mut self, name: &str, tool: &str) -> Option<RuleSet> {
+        let sec = self.any(name)?.clone();
+        if sec.rc != 0 {
+            let why = sec.err.first().cloned().unwrap_or_default();
+            self.notes.push(format!("section {name}: {tool} exited {}: {why}", sec.rc));
+            return None;
+        }
+        match parse_iptables_save(&sec.out, tool) {
+            Ok(mut r) => {
+                r.warnings.extend(sec.err.iter().filter(|l| !l.trim().is_empty()).cloned());
+                Some(r)
+            }
+            Err((line, what)) => {
+                self.note(name, line, &format!("{what}; rules of {tool} unknown"));
+                None
+            }
+        }
+    }
+
+    fn unit(&mut self, name: &str) -> Option<Unit> {
+        let lines = self.ok(name)?;
+        let mut u = Unit::default();
+        for l in lines {
+            let Some((k, v)) = l.split_once('=') else { continue };
+            let v = Some(v.to_string());
+            match k {
+                "LoadState" => u.load_state = v,
+                "ActiveState" => u.active_state = v,
+                "SubState" => u.sub_state = v,
+                "Result" => u.result = v,
+                "UnitFileState" => u.unit_file_state = v.filter(|s| !s.is_empty()),
+                "ActiveEnterTimestampMonotonic" => {
+                    u.active_enter_monotonic_us = v.and_then(|s| s.parse().ok())
+                }
+                _ => {}
+            }
+        }
+        Some(u)
+    }
+
+    fn firewalld(&mut self, ipt: &Iptables) -> Firewalld {
+        let mut fw = Firewalld { unit: self.unit("unit.firewalld"), ..Default::default() };
+        fw.version = self
+            .ok_quiet("fw.dbus-version")
+            .and_then(|l| dbus_strings(&l).into_iter().next())
+            .or_else(|| self.ok_quiet("fw.cmd-version").and_then(|l| l.first().map(|s| s.trim().to_string())));
+        fw.state = self
+            .ok_quiet("fw.dbus-state")
+            .and_then(|l| dbus_strings(&l).into_iter().next())
+            .map(|s| s.to_lowercase())
+            .or_else(|| {
+                // firewall-cmd --state prints "running" or "not running" (rc 252).
+                self.any("fw.cmd-state").and_then(|s| s.out.first().map(|l| l.trim().to_string()))
+            });
+        fw.default_zone = self
+            .ok_quiet("fw.dbus-default-zone")
+            .and_then(|l| dbus_strings(&l).into_iter().next())
+            .or_else(|| self.ok_quiet("fw.cmd-default-zone").and_then(|l| l.first().cloned()));
+        fw.active_zones = self
+            .ok_quiet("fw.dbus-active-zones")
+            .map(|l| dbus_active_zones(&l))
+            .or_else(|| self.ok_quiet("fw.cmd-active-zones").map(|l| cmd_active_zones(&l)));
+        let conf = self.ok_quiet("firewalld.conf").unwrap_or_default();
+        let from_conf = conf.iter().find_map(|l| {
+            l.trim().strip_prefix("FirewallBackend=").map(|v| v.trim().to_lowercase())
+        });
+        if let Some(b) = from_conf {
+            fw.backend = Some(b);
+            fw.backend_source = Some("/etc/firewalld/firewalld.conf".into());
+        } else if fw.is_running() || fw.version.is_some() {
+            // No FirewallBackend key: firewalld < 0.6 only knows iptables, and
+            // without nft (CentOS 7) the nftables backend cannot exist.
+            let old = fw.version.as_deref().is_some_and(|v| v.starts_with("0.") && !v.starts_with("0.6") && !v.starts_with("0.7") && !v.starts_with("0.8") && !v.starts_with("0.9"));
+            if old || ipt.nft_tables.is_none() {
+                fw.backend = Some("iptables".into());
+                fw.backend_source = Some("default (no FirewallBackend key; nft unavailable or firewalld < 0.6)".into());
+            } else {
+                fw.backend = Some("nftables".into());
+                fw.backend_source = Some("default (no FirewallBackend key, firewalld >= 0.6)".into());
+            }
+        }
+        fw
+    }
+
+    fn docker(&mut self) -> Docker {
+        let mut d = Docker { unit: self.unit("unit.docker"), manages_iptables: true, ..Default::default() };
+        d.version = self.ok_quiet("docker.version").and_then(|l| l.first().cloned()).filter(|v| !v.is_empty());
+        if let Some(info) = self.ok_quiet("docker.info").and_then(|l| l.first().cloned()) {
+            let w: Vec<&str> = info.split('|').collect();
+            d.live_restore = w.first().and_then(|v| v.parse().ok());
+            d.containers_running = w.get(2).and_then(|v| v.parse().ok());
+        }
+        d.daemon_json = self.ok_quiet("docker.daemon-json").map(|l| l.join("\n"));
+        if let Some(j) = &d.daemon_json {
+            match serde_json::from_str::<serde_json::Value>(j) {
+                Ok(v) => {
+                    if v.get("iptables").and_then(|b| b.as_bool()) == Some(false) {
+                        d.manages_iptables = false;
+                    }
+                    if d.live_restore.is_none() {
+                        d.live_restore = v.get("live-restore").and_then(|b| b.as_bool());
+                    }
+                }
+                Err(e) => self.notes.push(format!(
+                    "section docker.daemon-json: /etc/docker/daemon.json is not valid JSON ({e}); dockerd refuses to start with it"
+                )),
+            }
+        }
+        d.journal = self.any("docker.journal").map(|s| s.out.clone()).unwrap_or_default();
+        if let Some(lines) = self.ok_quiet("docker.containers") {
+            let mut cs = Vec::new();
+            for (i, l) in lines.iter().enumerate() {
+                match parse_container(l) {
+                    Some(c) => cs.push(c),
+                    None => self.note("docker.containers", i + 1, &format!("unexpected line {l:?} ignored")),
+                }
+            }
+            d.containers = Some(cs);
+        }
+        d
+    }
+
+    fn sysctl(&mut self) -> Sysctl {
+        let mut s = Sysctl::default();
+        for l in self.ok("sysctl").unwrap_or_default() {
+            let Some((k, v)) = l.split_once('=') else { continue };
+            let b = match v.trim() {
+                "0" => Some(false),
+                "1" => Some(true),
+                _ => None,
+            };
+            match k {
+                "net/ipv4/ip_forward" => s.ip_forward = b,
+                "net/bridge/bridge-nf-call-iptables" => s.bridge_nf_call_iptables = b,
+                _ => {}
+            }
+        }
+        s
+    }
+
+    fn listening(&mut self) -> Option<Vec<u16>> {
+        let lines = self.ok_quiet("listen")?;
+        let mut ports: Vec<u16> = lines
+            .iter()
+            .filter(|l| l.starts_with("LISTEN"))
+            .filter_map(|l| l.split_whitespace().nth(3))
+            .filter_map(|a| a.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        Some(ports)
+    }
+}
+
+/// `iptables -V` -> backend: `(nf_tables)` is nft, `(legacy)` or no tag (< 1.8) legacy.
+pub fn backend_of_version(v: &str) -> Backend {
+    if v.contains("nf_tables") { Backend::Nft } else { Backend::Legacy }
+}
+
+fn backend_of_path(p: &str) -> Option<Backend> {
+    if p.contains("legacy") {
+        Some(Backend::Legacy)
+    } else if p.contains("nft") {
+        Some(Backend::Nft)
+    } else {
+        None
+    }
+}
+
+fn parse_alternative(lines: &[String]) -> Option<Alternative> {
+    let mut a = Alternative::default();
+    let mut resolved = None;
+    let mut style_none = false;
+    for l in lines {
+        if let Some(v) = l.strip_prefix("Status: ") {
+            a.status = Some(v.trim().to_string());
+        } else if let Some(v) = l.strip_prefix("Value: ") {
+            a.value = Some(v.trim().to_string());
+        } else if let Some(v) = l.strip_prefix("Resolved: ") {
+            resolved = Some(v.trim().to_string());
+        } else if l.trim() == "Style: none" {
+            style_none = true;
+        } else if let Some(rest) = l.split_once(" - status is ") {
+            // Fedora: "iptables - status is auto."
+            a.status = Some(rest.1.trim().trim_end_matches('.').to_string());
+        } else if let Some(v) = l.trim().strip_prefix("link currently points to ") {
+            a.value = Some(v.trim().to_string());
+        }
+    }
+    if style_none {
+        return None;
+    }
+    a.backend = a.value.as_deref().and_then(backend_of_path).or(resolved.as_deref().and_then(backend_of_path));
+    if a.value.is_none() && a.status.is_none() {
+        return None;
+    }
+    Some(a)
+}
+
+/// Parse an `iptables-save` dump (any version from 1.4.21 on).
+/// Errors give the 1-based line and what was wrong.
+pub fn parse_iptables_save(lines: &[String], tool: &str) -> Result<RuleSet, (usize, String)> {
+    let mut r = RuleSet { tool: tool.to_string(), ..Default::default() };
+    let mut table: Option<String> = None;
+    for (i, l) in lines.iter().enumerate() {
+        let n = i + 1;
+        let l = l.trim_end();
+        if l.is_empty() {
+            continue;
+        }
+        if let Some(c) = l.strip_prefix('#') {
+            let c = c.trim();
+            if c.starts_with("Warning") || c.contains("legacy tables present") {
+                r.warnings.push(l.to_string());
+            }
+        } else if let Some(t) = l.strip_prefix('*') {
+            r.tables.entry(t.to_string()).or_default();
+            table = Some(t.to_string());
+        } else if let Some(c) = l.strip_prefix(':') {
+            let t = table.as_ref().ok_or((n, format!("chain line {l:?} outside a table")))?;
+            let name = c.split_whitespace().next().unwrap_or("").to_string();
+            r.tables.get_mut(t).expect("table exists").chains.push(name);
+        } else if l.starts_with("-A ") || l.starts_with("-I ") {
+            let t = table.as_ref().ok_or((n, format!("rule line {l:?} outside a table")))?;
+            r.tables.get_mut(t).expect("table exists").rules.push(l.to_string());
+        } else if l == "COMMIT" {
+            table = None;
+        } else if l.starts_with("iptables") || l.starts_with("ip6tables") || l.starts_with("Warning") {
+            // Tool messages that slipped into stdout.
+            r.warnings.push(l.to_string());
+        } else {
+            return Err((n, format!("unexpected line {l:?} (not iptables-save format)")));
+        }
+    }
+    Ok(r)
+}
+
+/// Strings from `dbus-send --print-reply` output (`string "x"` tokens), in order.
+fn dbus_strings(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let i = l.find("string \"")?;
+            let rest = &l[i + 8..];
+            Some(rest.strip_suffix('"').unwrap_or(rest).to_string())
+        })
+        .collect()
+}
+
+/// getActiveZones reply -> `zone: key=v1,v2; key=...`.
+fn dbus_active_zones(lines: &[String]) -> Vec<String> {
+    let mut zones: Vec<(String, Vec<(String, Vec<String>)>)> = Vec::new();
+    let mut depth = 0usize;
+    let mut expect_key = false;
+    for l in lines {
+        let t = l.trim();
+        if t.starts_with("dict entry(") {
+            depth += 1;
+            expect_key = true;
+            continue;
+        }
+        if t == ")" {
+            depth = depth.saturating_sub(1);
+            continue;
+        }
+        let Some(s) = dbus_strings(std::slice::from_ref(l)).into_iter().next() else { continue };
+        match (depth, expect_key) {
+            (1, true) => {
+                zones.push((s, Vec::new()));
+                expect_key = false;
+            }
+            (2, true) => {
+                if let Some(z) = zones.last_mut() {
+                    z.1.push((s, Vec::new()));
+                }
+                expect_key = false;
+            }
+            (2, false) => {
+                if let Some(kv) = zones.last_mut().and_then(|z| z.1.last_mut()) {
+                    kv.1.push(s);
+                }
+            }
+            _ => {}
+        }
+    }
+    zones
+        .into_iter()
+        .map(|(z, kvs)| {
+            let parts: Vec<String> = kvs.iter().map(|(k, v)| format!("{k}={}", v.join(","))).collect();
+            format!("{z}: {}", parts.join("; "))
+        })
+        .collect()
+}
+
+/// `firewall-cmd --get-active-zones` -> same shape as [`dbus_active_zones`].
+fn cmd_active_zones(lines: &[String]) -> Vec<String> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for l in lines {
+        if l.trim().is_empty() {
+            continue;
+        }
+        if !l.starts_with(' ') {
+            out.push((l.trim().to_string(), Vec::new()));
+        } else if let (Some(z), Some((k, v))) = (out.last_mut(), l.trim().split_once(':')) {
+            let vals: Vec<&str> = v.split_whitespace().collect();
+            z.1.push(format!("{k}={}", vals.join(",")));
+        }
+    }
+    out.into_iter().map(|(z, kv)| format!("{z}: {}", kv.join("; "))).collect()
+}
+
+/// One `docker inspect` line: `id|/name|status|ports|bindings|networks`.
+fn parse_container(l: &str) -> Option<Container> {
+    let w: Vec<&str> = l.split('|').collect();
+    if w.len() != 6 {
+        return None;
+    }
+    let mut ports = parse_ports(w[3]);
+    if ports.is_empty() {
+        ports = parse_ports(w[4]);
+    }
+    Some(Container {
+        id: w[0].to_string(),
+        name: w[1].trim_start_matches('/').to_string(),
+        ports,
+        addresses: w[5].split_whitespace().map(String::from).collect(),
+    })
+}
+
+/// `80/tcp=0.0.0.0:8893 80/tcp=:::8893` -> ports (host port 0/empty skipped).
+fn parse_ports(s: &str) -> Vec<PublishedPort> {
+    let mut out = Vec::new();
+    for tok in s.split_whitespace() {
+        let Some((cport, bind)) = tok.split_once('=') else { continue };
+        let Some((cp, proto)) = cport.split_once('/') else { continue };
+        let Some((ip, hp)) = bind.rsplit_once(':') else { continue };
+        let (Ok(cp), Ok(hp)) = (cp.parse::<u16>(), hp.parse::<u16>()) else { continue };
+        if hp == 0 {
+            continue;
+        }
+        out.push(PublishedPort { proto: proto.to_string(), container_port: cp, host_ip: ip.to_string(), host_port: hp });
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_output_names_the_section() {
+        let t = "@@ND probe version=1\n@@ND begin os\nID=debian\n";
+        let e = parse_probe(t, "x").unwrap_err().to_string();
+        assert!(e.contains("truncated") && e.contains("`os`"), "{e}");
+    }
+
+    #[test]
+    fn noise_instead_of_probe_is_an_error() {
+        let e = parse_probe("sh: not found\n", "x").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("sh: not found"), "{e}");
+    }
+
+    #[test]
+    fn bad_iptables_save_line_becomes_missing_fact_with_note() {
+        let t = "@@ND probe version=1\n@@ND begin rules.nft4\n*nat\n:DOCKER - [0:0]\ngarbage here\nCOMMIT\n@@ND end rules.nft4 rc=0\n@@ND done\n";
+        let f = parse_probe(t, "x").unwrap();
+        assert!(f.iptables.nft.is_none());
+        assert!(f.notes.iter().any(|n| n.contains("rules.nft4 line 3")), "{:?}", f.notes);
+    }
+
+    #[test]
+    fn ports_dedupe_v4_and_v6_bindings() {
+        let p = parse_ports("80/tcp=0.0.0.0:8893 80/tcp=:::8893 ");
+        assert_eq!(p.len(), 2);
+        assert!(p.iter().all(|p| p.host_port == 8893 && p.container_port == 80));
+    }
+
+    #[test]
+    fn dbus_zones_parse() {
+        let l: Vec<String> = "   array [\n      dict entry(\n         string \"docker\"\n         array [\n            dict entry(\n               string \"interfaces\"\n               array [\n                  string \"docker0\"\n               ]\n            )\n         ]\n      )\n   ]"
+            .lines()
+            .map(String::from)
+            .collect();
+        assert_eq!(dbus_active_zones(&l), vec!["docker: interfaces=docker0".to_string()]);
+    }
+}

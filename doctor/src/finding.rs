@@ -1,0 +1,140 @@
+//! Findings (what is wrong, with evidence) and their remediation plans.
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Something is broken now.
+    Incident,
+    /// Not broken yet, or a past failure worth knowing.
+    Warning,
+    /// For the record.
+    Info,
+}
+
+/// What a step needs before `fix --apply` runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Needs {
+    /// Runs with plain `--apply`.
+    #[serde(rename = "nothing")]
+    Nothing,
+    /// Stops running containers: needs `--yes`.
+    #[serde(rename = "yes")]
+    Yes,
+    /// Reboots the host: needs `--allow-reboot`.
+    #[serde(rename = "allow-reboot")]
+    AllowReboot,
+}
+
+/// One remediation step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// Shell command run on the target.
+    pub command: String,
+    /// Why this step cures the finding.
+    pub why: String,
+    /// What it interrupts ("nothing" when harmless).
+    pub disrupts: String,
+    /// Consent it needs.
+    pub needs: Needs,
+}
+
+/// A diagnosed problem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable code (`firewalld-flushed-chains`, ...).
+    pub code: String,
+    /// Incident, warning or info.
+    pub severity: Severity,
+    /// One-line title.
+    pub title: String,
+    /// The facts that convict, one per line.
+    pub evidence: Vec<String>,
+    /// Steps that cure it, in order.
+    pub plan: Vec<Step>,
+}
+
+/// The stable finding codes, as documented in the README.
+pub mod codes {
+    /// Docker's chains are gone from every iptables backend.
+    pub const FIREWALLD_FLUSHED_CHAINS: &str = "firewalld-flushed-chains";
+    /// firewalld (iptables backend) started after dockerd: next reload flushes.
+    pub const FIREWALLD_STARTED_AFTER_DOCKER: &str = "firewalld-started-after-docker";
+    /// Docker's rules live in the backend `iptables` does not point at.
+    pub const IPTABLES_BACKEND_MISMATCH: &str = "iptables-backend-mismatch";
+    /// The running kernel's modules are gone or replaced.
+    pub const STALE_KERNEL: &str = "stale-kernel";
+    /// A needed netfilter feature is neither built in, loaded nor loadable.
+    pub const KERNEL_MODULES_UNAVAILABLE: &str = "kernel-modules-unavailable";
+    /// A newer kernel is installed and not yet running.
+    pub const REBOOT_PENDING: &str = "reboot-pending";
+    /// A running container publishes a port that has no DNAT rule.
+    pub const PUBLISHED_PORT_WITHOUT_RULE: &str = "published-port-without-rule";
+    /// A publish failed because the host port was taken.
+    pub const PORT_ALREADY_ALLOCATED: &str = "port-already-allocated";
+    /// net.ipv4.ip_forward=0 while Docker runs.
+    pub const IP_FORWARDING_DISABLED: &str = "ip-forwarding-disabled";
+    /// The docker unit failed.
+    pub const DOCKER_DAEMON_FAILED: &str = "docker-daemon-failed";
+    /// explain: nothing matched.
+    pub const UNKNOWN: &str = "unknown";
+    /// Every code a rule can emit.
+    pub const ALL: &[&str] = &[
+        FIREWALLD_FLUSHED_CHAINS,
+        FIREWALLD_STARTED_AFTER_DOCKER,
+        IPTABLES_BACKEND_MISMATCH,
+        STALE_KERNEL,
+        KERNEL_MODULES_UNAVAILABLE,
+        REBOOT_PENDING,
+        PUBLISHED_PORT_WITHOUT_RULE,
+        PORT_ALREADY_ALLOCATED,
+        IP_FORWARDING_DISABLED,
+        DOCKER_DAEMON_FAILED,
+    ];
+}
+
+/// Incident and warning counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Number of incident findings.
+    pub incidents: usize,
+    /// Number of warning findings.
+    pub warnings: usize,
+}
+
+impl Summary {
+    /// Count findings by severity.
+    pub fn of(findings: &[Finding]) -> Summary {
+        Summary {
+            incidents: findings.iter().filter(|f| f.severity == Severity::Incident).count(),
+            warnings: findings.iter().filter(|f| f.severity == Severity::Warning).count(),
+        }
+    }
+    /// `check`'s exit code: 2 incident, 1 warnings only, 0 healthy.
+    pub fn exit_code(&self) -> i32 {
+        if self.incidents > 0 {
+            2
+        } else if self.warnings > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// The steps of all findings in order, each command once.
+pub fn merged_plan(findings: &[Finding]) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
+    for f in findings {
+        for s in &f.plan {
+            if !out.iter().any(|o| o.command == s.command) {
+                out.push(s.clone());
+            }
+        }
+    }
+    // A reboot goes last: everything after it would be lost.
+    out.sort_by_key(|s| s.needs == Needs::AllowReboot);
+    out
+}

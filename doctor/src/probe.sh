@@ -1,0 +1,241 @@
+# netdoctor probe: one batched, read-only look at a Docker host.
+#
+# Runs under POSIX sh (dash) and bash 4.2 (CentOS 7). It never changes the
+# host: legacy iptables-save is run without -t so no table gets created, and
+# modprobe only in dry-run mode (-n). Output is a list of sections:
+#
+#   @@ND begin NAME            stdout of the section follows
+#   @@ND stderr NAME           its stderr follows (absent when empty)
+#   @@ND end NAME rc=N         exit status of the command
+#   @@ND missing NAME TOOL     TOOL is not installed: a missing fact
+#
+# Slow commands (docker CLI, firewalld over D-Bus/python) run in background
+# jobs so the whole probe costs about as much as its slowest command.
+
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+LC_ALL=C
+export PATH LC_ALL
+
+ND_T=
+for nd_d in /run /dev/shm /tmp /var/tmp; do
+    if mkdir -m 700 "$nd_d/netdoctor.$$" 2>/dev/null; then ND_T=$nd_d/netdoctor.$$; break; fi
+done
+if [ -z "$ND_T" ]; then
+    echo "@@ND fatal no writable directory for the probe's scratch files (tried /run /dev/shm /tmp /var/tmp)"
+    exit 3
+fi
+ND_TO=
+if command -v timeout >/dev/null 2>&1; then ND_TO="timeout 10"; fi
+ND_NAMES=
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# nd NAME CMD ARGS...: run an external command into the scratch files.
+nd() {
+    nd_n=$1; shift
+    ND_NAMES="$ND_NAMES $nd_n"
+    if ! have "$1"; then echo "$1" >"$ND_T/$nd_n.missing"; return 0; fi
+    $ND_TO "$@" >"$ND_T/$nd_n.out" 2>"$ND_T/$nd_n.err"
+    echo $? >"$ND_T/$nd_n.rc"
+}
+
+# ndf NAME FUNCTION: run a shell function of this script into the scratch files.
+ndf() {
+    nd_n=$1; shift
+    ND_NAMES="$ND_NAMES $nd_n"
+    "$@" >"$ND_T/$nd_n.out" 2>"$ND_T/$nd_n.err"
+    echo $? >"$ND_T/$nd_n.rc"
+}
+
+f_os() { cat /etc/os-release 2>/dev/null || cat /etc/redhat-release; }
+
+f_kernel() {
+    echo "release=$(uname -r)"
+    echo "version=$(uname -v)"
+    echo "machine=$(uname -m)"
+}
+
+f_virt() {
+    if have systemd-detect-virt; then
+        echo "container=$(systemd-detect-virt -c 2>/dev/null)"
+        echo "vm=$(systemd-detect-virt -v 2>/dev/null)"
+    fi
+    [ -e /.dockerenv ] && echo "marker=/.dockerenv"
+    [ -e /run/.containerenv ] && echo "marker=/run/.containerenv"
+    if [ -r /proc/1/environ ]; then
+        tr '\000' '\n' </proc/1/environ 2>/dev/null | grep '^container=' | sed 's/^/pid1_env_/'
+    fi
+    return 0
+}
+
+# One line per module tree: NAME has_modules.dep has_kernel_dir
+f_modtrees() {
+    [ -d /lib/modules ] || return 0
+    for d in /lib/modules/*; do
+        [ -d "$d" ] || continue
+        dep=no; [ -s "$d/modules.dep" ] && dep=yes
+        kdir=no; [ -d "$d/kernel" ] && kdir=yes
+        echo "${d##*/} $dep $kdir"
+    done
+}
+
+f_boot() { ls -1 /boot 2>/dev/null | grep -E '^(vmlinuz|vmlinux|kernel)-' ; return 0; }
+
+f_loaded() { cut -d' ' -f1 /proc/modules; }
+
+f_builtin() {
+    f=/lib/modules/$(uname -r)/modules.builtin
+    [ -r "$f" ] || return 1
+    grep -E '/(netfilter|bridge|overlay|veth|ipv4|ipv6)/' "$f" | sed 's#.*/##; s#\.ko.*##'
+}
+
+# modprobe dry runs for the modules Docker's networking needs (skipped when
+# the running kernel has no module tree: nothing can load then).
+f_modprobe() {
+    have modprobe || { echo "modprobe-missing"; return 0; }
+    [ -d "/lib/modules/$(uname -r)" ] || { echo "tree-missing /lib/modules/$(uname -r)"; return 0; }
+    for m in ip_tables iptable_nat iptable_filter nf_nat nf_conntrack xt_MASQUERADE xt_addrtype xt_conntrack nf_tables nft_chain_nat br_netfilter bridge veth overlay; do
+        out=$(modprobe -n -v "$m" 2>&1 | head -n 1); rc=$?
+        modprobe -n "$m" >/dev/null 2>&1; rc=$?
+        echo "$m $rc $out"
+    done
+}
+
+f_reboot() {
+    for f in /run/reboot-required /var/run/reboot-required; do
+        if [ -e "$f" ]; then
+            echo "file=$f"
+            [ -r "$f.pkgs" ] && sed 's/^/pkg=/' "$f.pkgs"
+            return 0
+        fi
+    done
+    return 0
+}
+
+f_alt() {
+    if have update-alternatives && update-alternatives --query iptables >/dev/null 2>&1; then
+        update-alternatives --query iptables
+    elif have alternatives && alternatives --display iptables >/dev/null 2>&1; then
+        echo "Style: fedora"
+        alternatives --display iptables
+    else
+        echo "Style: none"
+    fi
+    p=$(command -v iptables 2>/dev/null) && echo "Resolved: $(readlink -f "$p")"
+    return 0
+}
+
+f_procnames() {
+    for f in /proc/net/ip_tables_names /proc/net/ip6_tables_names; do
+        if [ -r "$f" ]; then echo "$f: $(tr '\n' ' ' <"$f")"; else echo "$f: unreadable"; fi
+    done
+}
+
+f_sysctl() {
+    for k in net/ipv4/ip_forward net/bridge/bridge-nf-call-iptables net/bridge/bridge-nf-call-ip6tables net/ipv6/conf/all/forwarding; do
+        if [ -r "/proc/sys/$k" ]; then echo "$k=$(cat "/proc/sys/$k")"; fi
+    done
+    return 0
+}
+
+f_fwconf() {
+    f=/etc/firewalld/firewalld.conf
+    [ -r "$f" ] || return 1
+    grep -E '^[[:space:]]*(FirewallBackend|FlushAllOnReload|DefaultZone|IndividualCalls)=' "$f"
+}
+
+f_daemonjson() { cat /etc/docker/daemon.json; }
+
+# Running containers and what they publish, from docker inspect.
+f_containers() {
+    ids=$(docker ps -q --no-trunc) || return 1
+    [ -n "$ids" ] || return 0
+    # shellcheck disable=SC2086
+    docker inspect --format '{{.Id}}|{{.Name}}|{{.State.Status}}|{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $p, $b := .HostConfig.PortBindings}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $n, $c := .NetworkSettings.Networks}}{{$n}}={{$c.IPAddress}} {{end}}' $ids
+}
+
+fw_dbus() {
+    dbus-send --system --print-reply --dest=org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 "$@"
+}
+
+# firewalld over D-Bus (5 ms) when dbus-send exists, else firewall-cmd (python, 150+ ms each).
+f_firewalld_group() {
+    if have dbus-send; then
+        ndf fw.dbus-version fw_dbus org.freedesktop.DBus.Properties.Get string:org.fedoraproject.FirewallD1 string:version
+        ndf fw.dbus-state fw_dbus org.freedesktop.DBus.Properties.Get string:org.fedoraproject.FirewallD1 string:state
+        ndf fw.dbus-default-zone fw_dbus org.fedoraproject.FirewallD1.getDefaultZone
+        ndf fw.dbus-active-zones fw_dbus org.fedoraproject.FirewallD1.zone.getActiveZones
+    elif have firewall-cmd; then
+        nd fw.cmd-state firewall-cmd --state
+        nd fw.cmd-version firewall-cmd --version
+        nd fw.cmd-default-zone firewall-cmd --get-default-zone
+        nd fw.cmd-active-zones firewall-cmd --get-active-zones
+    fi
+}
+
+# --- foreground: cheap facts --------------------------------------------
+ndf os f_os
+ndf kernel f_kernel
+ndf virt f_virt
+ndf modtrees f_modtrees
+ndf boot f_boot
+ndf modules.loaded f_loaded
+ndf modules.builtin f_builtin
+ndf reboot-required f_reboot
+ndf sysctl f_sysctl
+ndf iptables.alternative f_alt
+nd iptables.version iptables -V
+ndf iptables.proc-names f_procnames
+ndf firewalld.conf f_fwconf
+ndf docker.daemon-json f_daemonjson
+nd unit.docker systemctl show docker.service -p LoadState -p ActiveState -p SubState -p Result -p ActiveEnterTimestampMonotonic -p ExecMainStartTimestampMonotonic -p MainPID -p UnitFileState
+nd unit.firewalld systemctl show firewalld.service -p LoadState -p ActiveState -p SubState -p Result -p ActiveEnterTimestampMonotonic -p ExecMainStartTimestampMonotonic -p MainPID -p UnitFileState
+
+# --- background: slower groups -------------------------------------------
+( nd docker.version docker version --format '{{.Server.Version}}'
+  nd docker.info docker info --format '{{.LiveRestoreEnabled}}|{{.Containers}}|{{.ContainersRunning}}|{{.Driver}}' ) &
+ND_J1=$!
+( ndf docker.containers f_containers ) &
+ND_J2=$!
+( if [ "$(systemctl is-active firewalld 2>/dev/null)" = active ]; then f_firewalld_group; fi ) &
+ND_J3=$!
+( nd docker.journal journalctl -u docker.service -n 150 --no-pager -o short-iso ) &
+ND_J4=$!
+( ndf modprobe f_modprobe ) &
+ND_J5=$!
+
+# iptables rules per backend: the split binaries when present (Debian,
+# RHEL 8+), else plain iptables-save (CentOS 7: legacy only, 1.4.21).
+if have iptables-legacy-save || have iptables-nft-save; then
+    nd rules.legacy4 iptables-legacy-save
+    nd rules.nft4 iptables-nft-save
+    nd rules.legacy6 ip6tables-legacy-save
+    nd rules.nft6 ip6tables-nft-save
+else
+    nd rules.plain4 iptables-save
+    nd rules.plain6 ip6tables-save
+fi
+nd nft.tables nft list tables
+nd listen ss -tln
+
+wait $ND_J1 $ND_J2 $ND_J3 $ND_J4 $ND_J5 2>/dev/null
+ND_NAMES="$ND_NAMES docker.version docker.info docker.containers fw.dbus-version fw.dbus-state fw.dbus-default-zone fw.dbus-active-zones fw.cmd-state fw.cmd-version fw.cmd-default-zone fw.cmd-active-zones docker.journal modprobe"
+
+# --- emit ---------------------------------------------------------------
+echo "@@ND probe version=1"
+for n in $ND_NAMES; do
+    if [ -e "$ND_T/$n.missing" ]; then
+        echo "@@ND missing $n $(cat "$ND_T/$n.missing")"
+    elif [ -e "$ND_T/$n.rc" ]; then
+        echo "@@ND begin $n"
+        awk 1 "$ND_T/$n.out"
+        if [ -s "$ND_T/$n.err" ]; then
+            echo "@@ND stderr $n"
+            awk 1 "$ND_T/$n.err"
+        fi
+        echo "@@ND end $n rc=$(cat "$ND_T/$n.rc")"
+    fi
+done
+echo "@@ND done"
+rm -rf "$ND_T"
+exit 0

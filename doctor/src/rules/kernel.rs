@@ -1,0 +1,153 @@
+//! Kernel rules: stale-kernel, reboot-pending, kernel-modules-unavailable.
+
+use super::{journal_since_last_start, reboot_step};
+use crate::explain;
+use crate::facts::*;
+use crate::finding::{codes, Finding, Needs, Severity, Step};
+
+/// Numeric parts of a kernel release, for ordering (`6.1.0-56-amd64` -> [6,1,0,56]).
+fn release_key(r: &str) -> Vec<u64> {
+    r.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect()
+}
+
+/// Evidence that the running kernel's module tree is gone, if it is.
+/// `None` in a container (its kernel is the host's: no tree is normal there).
+pub fn stale_kernel_evidence(f: &Facts) -> Option<Vec<String>> {
+    let k = &f.kernel;
+    if k.virtualization == Virtualization::Container || k.release.is_empty() {
+        return None;
+    }
+    if k.running_modules_usable() {
+        return None;
+    }
+    let others = k.other_trees();
+    if others.is_empty() {
+        return None; // no module trees at all: a monolithic kernel, not a stale one
+    }
+    let mut ev = vec![format!("running kernel (uname -r): {}", k.release)];
+    match k.running_tree() {
+        None => ev.push(format!("/lib/modules/{}: missing", k.release)),
+        Some(_) => ev.push(format!("/lib/modules/{}/modules.dep: missing", k.release)),
+    }
+    let names: Vec<&str> = others.iter().map(|t| t.release.as_str()).collect();
+    ev.push(format!("installed module trees: {}", names.join(", ")));
+    if !k.boot_images.is_empty() {
+        ev.push(format!("kernels in /boot: {}", k.boot_images.join(", ")));
+    }
+    Some(ev)
+}
+
+/// stale-kernel: the running kernel's modules were removed by an upgrade.
+pub fn stale_kernel(f: &Facts) -> Option<Finding> {
+    let mut ev = stale_kernel_evidence(f)?;
+    // Symptoms, quoted so the reader recognises them.
+    for l in journal_since_last_start(&f.docker) {
+        if explain::classify(l).first().is_some_and(|c| c.code == codes::STALE_KERNEL) {
+            ev.push(format!("symptom in docker journal: {}", l.trim()));
+        }
+    }
+    let newest = f.kernel.other_trees().into_iter().max_by_key(|t| release_key(&t.release)).map(|t| t.release.clone());
+    Some(Finding {
+        code: codes::STALE_KERNEL.into(),
+        severity: Severity::Incident,
+        title: format!(
+            "running kernel {} has no module tree any more (upgraded, not rebooted): netfilter modules cannot load",
+            f.kernel.release
+        ),
+        evidence: ev,
+        plan: vec![reboot_step(format!(
+            "boot the installed kernel{} whose modules exist; iptables (nft and legacy alike) and dockerd work again after it",
+            newest.map(|n| format!(" {n}")).unwrap_or_default()
+        ))],
+    })
+}
+
+/// reboot-pending: a newer kernel is installed (or the distro asks for a reboot).
+pub fn reboot_pending(f: &Facts) -> Option<Finding> {
+    let k = &f.kernel;
+    if k.virtualization == Virtualization::Container || k.release.is_empty() || !k.running_modules_usable() {
+        return None;
+    }
+    let running = release_key(&k.release);
+    let newer: Vec<&str> = k
+        .other_trees()
+        .into_iter()
+        .filter(|t| release_key(&t.release) > running)
+        .map(|t| t.release.as_str())
+        .collect();
+    if newer.is_empty() && !k.reboot_required {
+        return None;
+    }
+    let mut ev = vec![format!("running kernel (uname -r): {}", k.release)];
+    if !newer.is_empty() {
+        ev.push(format!("newer installed module trees: {}", newer.join(", ")));
+    }
+    if k.reboot_required {
+        ev.push("/run/reboot-required exists".into());
+        if !k.reboot_required_pkgs.is_empty() {
+            ev.push(format!("packages asking for it: {}", k.reboot_required_pkgs.join(", ")));
+        }
+    }
+    Some(Finding {
+        code: codes::REBOOT_PENDING.into(),
+        severity: Severity::Warning,
+        title: "a reboot is pending: the installed kernel is not the running one".into(),
+        evidence: ev,
+        plan: vec![reboot_step(
+            "run the installed kernel before the old module tree is purged (then netfilter modules stop loading: stale-kernel)".into(),
+        )],
+    })
+}
+
+/// Modules Docker's networking needs, per backend in use.
+fn needed(b: Option<Backend>) -> &'static [&'static str] {
+    match b {
+        Some(Backend::Nft) => &["nf_tables", "nft_chain_nat", "nf_nat", "xt_MASQUERADE", "xt_addrtype", "bridge", "veth"],
+        _ => &["ip_tables", "iptable_nat", "iptable_filter", "nf_nat", "xt_MASQUERADE", "xt_addrtype", "bridge", "veth"],
+    }
+}
+
+/// kernel-modules-unavailable: a needed module is neither built in, loaded nor loadable.
+pub fn modules_unavailable(f: &Facts) -> Option<Finding> {
+    let k = &f.kernel;
+    if k.virtualization == Virtualization::Container || !k.running_modules_usable() {
+        return None;
+    }
+    let checks = k.modprobe.as_ref()?;
+    let loaded = k.loaded_modules.clone().unwrap_or_default();
+    let builtin = k.builtin_modules.clone().unwrap_or_default();
+    let missing: Vec<&ModprobeCheck> = needed(f.iptables.current_backend)
+        .iter()
+        .filter_map(|m| checks.iter().find(|c| c.module == *m))
+        .filter(|c| !c.ok && !loaded.contains(&c.module) && !builtin.contains(&c.module))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = missing.iter().map(|c| c.module.as_str()).collect();
+    let mut ev = vec![format!("running kernel {} has its module tree", k.release)];
+    ev.extend(missing.iter().map(|c| format!("modprobe -n {}: {}", c.module, c.message)));
+    let working = f.docker.is_running() && !f.iptables.backends_with_docker_chains().is_empty();
+    Some(Finding {
+        code: codes::KERNEL_MODULES_UNAVAILABLE.into(),
+        severity: if working { Severity::Warning } else { Severity::Incident },
+        title: format!("netfilter modules Docker needs cannot be loaded: {}", names.join(", ")),
+        evidence: ev,
+        plan: vec![Step {
+            command: format!("modprobe -a {}", names.join(" ")),
+            why: "load the modules; if modprobe says `not found`, install the kernel's extra modules package (linux-modules-extra, kernel-modules-extra) for this exact kernel".into(),
+            disrupts: "nothing".into(),
+            needs: Needs::Nothing,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::release_key;
+    #[test]
+    fn release_order_is_numeric() {
+        assert!(release_key("6.1.0-56-amd64") > release_key("6.1.0-9-amd64"));
+        assert!(release_key("3.10.0-1160.el7.x86_64") > release_key("3.10.0-957.el7.x86_64"));
+    }
+}

@@ -1,0 +1,96 @@
+//! Rules: pure functions from [`Facts`] to findings. Each file holds one
+//! incident family; [`analyse`] runs them all and applies precedence.
+
+use crate::facts::*;
+use crate::finding::{Finding, Needs, Step};
+
+mod backend;
+mod docker;
+mod firewalld;
+mod kernel;
+mod ports;
+
+pub use backend::{cleanup_commands, wrappers_choice};
+pub use kernel::stale_kernel_evidence;
+
+/// Every finding for these facts, incidents first.
+pub fn analyse(f: &Facts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let stale = kernel::stale_kernel(f);
+    // A stale kernel makes iptables-nft and iptables-legacy both fail: those
+    // are symptoms, not backend or firewalld problems, so they are not judged.
+    let kernel_blamed = stale.is_some();
+    out.extend(stale);
+    out.extend(kernel::reboot_pending(f));
+    out.extend(docker::daemon_failed(f));
+    if !kernel_blamed {
+        out.extend(kernel::modules_unavailable(f));
+        out.extend(firewalld::flushed_chains(f));
+        out.extend(firewalld::started_after_docker(f));
+        out.extend(backend::mismatch(f));
+        out.extend(ports::published_without_rule(f));
+    }
+    out.extend(ports::already_allocated(f));
+    out.extend(docker::ip_forwarding_disabled(f));
+    out.sort_by_key(|x| (x.severity, crate::finding::codes::ALL.iter().position(|c| *c == x.code)));
+    out
+}
+
+/// Journal lines of dockerd's latest start attempt (after the last "Starting").
+pub(crate) fn journal_since_last_start(d: &Docker) -> &[String] {
+    let start = d
+        .journal
+        .iter()
+        .rposition(|l| l.contains("Starting docker") || l.contains("Starting Docker Application Container Engine"))
+        .unwrap_or(0);
+    &d.journal[start..]
+}
+
+/// The step that restarts dockerd, with what it disrupts for these facts.
+pub(crate) fn restart_docker_step(f: &Facts, why: &str) -> Step {
+    let n = f.docker.containers.as_ref().map(|c| c.len()).or(f.docker.containers_running.map(|n| n as usize)).unwrap_or(0);
+    let live = f.docker.live_restore == Some(true);
+    let (disrupts, needs) = if live {
+        ("dockerd restarts; containers keep running (live-restore is on)".to_string(), Needs::Nothing)
+    } else if n == 0 {
+        ("dockerd restarts; no container is running".to_string(), Needs::Nothing)
+    } else {
+        (
+            format!("stops the {n} running container(s); only those with a restart policy start again"),
+            Needs::Yes,
+        )
+    };
+    Step { command: "systemctl restart docker".into(), why: why.into(), disrupts, needs }
+}
+
+/// The reboot step (issued detached, so the transport does not hang).
+pub(crate) fn reboot_step(why: String) -> Step {
+    Step {
+        command: "systemctl --no-block reboot".into(),
+        why,
+        disrupts: "the whole host reboots: every container and service restarts".into(),
+        needs: Needs::AllowReboot,
+    }
+}
+
+/// `docker.service: active (running)` style summary of a unit.
+pub(crate) fn unit_line(name: &str, u: Option<&Unit>) -> String {
+    match u {
+        None => format!("{name}: state unknown (systemctl missing)"),
+        Some(u) => format!(
+            "{name}: {} ({}), result {}",
+            u.active_state.as_deref().unwrap_or("?"),
+            u.sub_state.as_deref().unwrap_or("?"),
+            u.result.as_deref().unwrap_or("?")
+        ),
+    }
+}
+
+/// Names of the rule sources read for IPv4 (`iptables-nft-save`, ...).
+pub(crate) fn sources_read(f: &Facts) -> String {
+    let v: Vec<&str> = [Backend::Nft, Backend::Legacy]
+        .iter()
+        .filter_map(|b| f.iptables.rules(*b).map(|r| r.tool.as_str()))
+        .collect();
+    if v.is_empty() { "no readable iptables-save".into() } else { v.join(" and ") }
+}

@@ -1,0 +1,168 @@
+//! Port rules: published-port-without-rule, port-already-allocated.
+
+use super::{journal_since_last_start, restart_docker_step};
+use crate::facts::*;
+use crate::finding::{codes, Finding, Needs, Severity, Step};
+
+/// Whether the nat DOCKER chain has a DNAT rule for this published port.
+pub(crate) fn has_dnat_for(r: &RuleSet, p: &PublishedPort) -> bool {
+    r.docker_dnat_rules().iter().any(|d| {
+        let w: Vec<&str> = d.split_whitespace().collect();
+        let port_ok = w.windows(2).any(|x| x[0] == "--dport" && x[1] == p.host_port.to_string());
+        let proto_ok = w.windows(2).any(|x| x[0] == "-p" && x[1] == p.proto);
+        port_ok && proto_ok
+    })
+}
+
+/// The backend Docker's live rules are in: `iptables`' own if it has them, else the other.
+fn docker_backend(f: &Facts) -> Option<Backend> {
+    let cur = f.iptables.current_backend?;
+    let with = f.iptables.backends_with_docker_chains();
+    if with.contains(&cur) || with.is_empty() { Some(cur) } else { with.first().copied() }
+}
+
+/// published-port-without-rule: a running container's port has no DNAT rule.
+pub fn published_without_rule(f: &Facts) -> Option<Finding> {
+    if !f.docker.is_running() || !f.docker.manages_iptables {
+        return None;
+    }
+    let b = docker_backend(f)?;
+    let rules = f.iptables.rules(b)?;
+    let mut ev = Vec::new();
+    let mut names = Vec::new();
+    for c in f.docker.running() {
+        let mut seen = Vec::new();
+        for p in &c.ports {
+            // Only IPv4 bindings are DNATed by iptables; `::` ones go to ip6tables.
+            if p.host_ip.contains(':') || seen.contains(&(p.proto.clone(), p.host_port)) {
+                continue;
+            }
+            seen.push((p.proto.clone(), p.host_port));
+            if !has_dnat_for(rules, p) {
+                let host = if p.host_ip.is_empty() { "0.0.0.0" } else { &p.host_ip };
+                ev.push(format!(
+                    "container {} ({}) publishes {host}:{}->{}/{} but {} nat DOCKER has no DNAT rule for {} dport {}",
+                    c.name,
+                    &c.id[..c.id.len().min(12)],
+                    p.host_port,
+                    p.container_port,
+                    p.proto,
+                    rules.tool,
+                    p.proto,
+                    p.host_port
+                ));
+                if !names.contains(&c.name) {
+                    names.push(c.name.clone());
+                }
+            }
+        }
+    }
+    if ev.is_empty() {
+        return None;
+    }
+    let chains_exist = rules.has_chain("nat", "DOCKER");
+    if !chains_exist {
+        ev.push(format!("{} has no nat DOCKER chain at all", rules.tool));
+    }
+    let plan = if chains_exist {
+        names
+            .iter()
+            .map(|n| Step {
+                command: format!("docker restart {n}"),
+                why: "restarting the container makes Docker program its port mapping again".into(),
+                disrupts: format!("restarts container {n}"),
+                needs: Needs::Yes,
+            })
+            .collect()
+    } else {
+        vec![restart_docker_step(f, "dockerd recreates its chains and the DNAT rules of running containers at start")]
+    };
+    Some(Finding {
+        code: codes::PUBLISHED_PORT_WITHOUT_RULE.into(),
+        severity: Severity::Incident,
+        title: format!("published port(s) of {} have no DNAT rule: connections to them fail", names.join(", ")),
+        evidence: ev,
+        plan,
+    })
+}
+
+/// `Bind for 0.0.0.0:8080 failed: port is already allocated` -> 8080;
+/// `listen tcp4 0.0.0.0:8080: bind: address already in use` -> 8080.
+fn allocated_port(line: &str) -> Option<u16> {
+    let digits_before = |s: &str| -> Option<u16> {
+        let head = s.rsplit(':').next()?;
+        head.trim().parse().ok()
+    };
+    if line.contains("port is already allocated") {
+        let i = line.find("Bind for ")?;
+        let rest = &line[i + 9..];
+        let j = rest.find(" failed")?;
+        return digits_before(&rest[..j]);
+    }
+    if line.contains("address already in use") {
+        let i = line.find("listen tcp")?;
+        let rest = &line[i..];
+        let j = rest.find(": bind")?;
+        return digits_before(&rest[..j]);
+    }
+    None
+}
+
+/// port-already-allocated: a publish failed on a port something still holds.
+pub fn already_allocated(f: &Facts) -> Option<Finding> {
+    let mut ports: Vec<(u16, String)> = Vec::new();
+    for l in journal_since_last_start(&f.docker) {
+        if let Some(p) = allocated_port(l) {
+            ports.retain(|(q, _)| *q != p);
+            ports.push((p, l.trim().to_string()));
+        }
+    }
+    let mut ev = Vec::new();
+    let mut plan = Vec::new();
+    for (p, line) in &ports {
+        let holders: Vec<String> = f
+            .docker
+            .running()
+            .iter()
+            .filter(|c| c.ports.iter().any(|x| x.host_port == *p))
+            .map(|c| format!("container {}", c.name))
+            .collect();
+        let listening = f.listening_tcp_ports.as_ref().is_some_and(|l| l.contains(p));
+        if holders.is_empty() && !listening {
+            continue; // the conflict is over
+        }
+        ev.push(format!("docker journal: {line}"));
+        if holders.is_empty() {
+            ev.push(format!("port {p} is held by a process listening on the host (ss -tln)"));
+        } else {
+            ev.push(format!("port {p} is held by {}", holders.join(", ")));
+        }
+        plan.push(Step {
+            command: format!("docker ps --filter publish={p}; ss -tlnp 'sport = :{p}'"),
+            why: format!("show who holds port {p}; then publish on another host port or stop the holder"),
+            disrupts: "nothing (read-only)".into(),
+            needs: Needs::Nothing,
+        });
+    }
+    if ev.is_empty() {
+        return None;
+    }
+    Some(Finding {
+        code: codes::PORT_ALREADY_ALLOCATED.into(),
+        severity: Severity::Warning,
+        title: "a container could not publish a host port that is already taken".into(),
+        evidence: ev,
+        plan,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allocated_port;
+    #[test]
+    fn ports_from_allocation_errors() {
+        assert_eq!(allocated_port("driver failed programming external connectivity on endpoint web (abc): Bind for 0.0.0.0:8080 failed: port is already allocated"), Some(8080));
+        assert_eq!(allocated_port("Error starting userland proxy: listen tcp4 0.0.0.0:9000: bind: address already in use"), Some(9000));
+        assert_eq!(allocated_port("nothing here"), None);
+    }
+}

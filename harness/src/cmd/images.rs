@@ -1,0 +1,43 @@
+//! `repro images`: build node images from their recipes.
+
+use anyhow::Result;
+use harness::images::{self, Recipe};
+
+/// `repro images …` subcommands.
+#[derive(clap::Subcommand)]
+pub enum ImagesCommand {
+    /// Build a platform's image (a cache hit when the recipe is unchanged).
+    Build {
+        /// The platform, e.g. debian12.
+        platform: String,
+        /// Rebuild even when the tag exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the tag a platform's recipe builds (its hash), without building.
+    Tag {
+        /// The platform, e.g. debian12.
+        platform: String,
+    },
+}
+
+/// Runs an images subcommand.
+pub async fn run(c: ImagesCommand) -> Result<()> {
+    match c {
+        ImagesCommand::Build { platform, force } => {
+            let recipe = Recipe::load(super::parse_platform(&platform)?)?;
+            let docker = harness::docker::connect().await?;
+            let r = images::build(&docker, &recipe, force).await?;
+            println!(
+                "{} {} in {} ms",
+                r.tag,
+                if r.cached { "cache hit" } else { "built" },
+                r.duration.as_millis()
+            );
+        }
+        ImagesCommand::Tag { platform } => {
+            println!("{}", Recipe::load(super::parse_platform(&platform)?)?.tag()?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! The doctor is a black box to the harness: scenarios run the `netdoctor`
+//! binary (the workspace's own build by default, or any other via
+//! `--doctor PATH`) and read its documented JSON. This lets a team validate a
+//! new doctor build, or their own fix script, against every scenario.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// `netdoctor check --format json`, the fields the harness relies on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckReport {
+    /// What the doctor found, most severe first.
+    pub findings: Vec<Finding>,
+}
+
+impl CheckReport {
+    /// Codes of incident and warning findings, sorted (info findings are not verdicts).
+    pub fn verdict_codes(&self) -> Vec<String> {
+        let mut codes: Vec<String> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity != "info")
+            .map(|f| f.code.clone())
+            .collect();
+        codes.sort();
+        codes.dedup();
+        codes
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Finding {
+    /// Stable code, e.g. `firewalld-flushed-chains`.
+    pub code: String,
+    /// `incident`, `warning` or `info`.
+    pub severity: String,
+    /// One line for people.
+    pub title: String,
+    /// The facts that convict.
+    pub evidence: Vec<String>,
+    /// The remediation plan.
+    pub plan: Vec<PlanStep>,
+}
+
+/// One remediation step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PlanStep {
+    /// The command to run on the target.
+    pub command: String,
+    /// Why it helps.
+    pub why: String,
+    /// What it disrupts.
+    pub disrupts: String,
+    /// What consent it needs: `nothing`, `yes` or `allow-reboot`.
+    pub needs: String,
+}
+
+/// `netdoctor fix --apply --format json`, the fields the harness relies on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FixReport {
+    /// Finding codes before the fix.
+    pub before: Vec<String>,
+    /// Commands applied, in order.
+    pub applied: Vec<AppliedStep>,
+    /// Codes the fix made disappear.
+    pub resolved: Vec<String>,
+    /// Codes still present after the fix.
+    pub remaining: Vec<String>,
+}
+
+/// One applied command (its output goes to the transcript, not the snapshot).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AppliedStep {
+    /// The command.
+    pub command: String,
+    /// Its exit code.
+    pub exit_code: i64,
+}
+
+/// One doctor invocation with everything it printed.
+#[derive(Debug, Clone)]
+pub struct DoctorRun {
+    /// The command line, for the transcript.
+    pub command: String,
+    /// Exit code (-1 when killed).
+    pub exit_code: i64,
+    /// stdout (the JSON).
+    pub stdout: String,
+    /// stderr (the doctor's own diagnostics).
+    pub stderr: String,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// Runs `doctor ARGS… --target TARGET --format json` with a deadline.
+pub async fn run(doctor: &Path, subcommand: &[&str], target: &str, timeout: Duration) -> Result<DoctorRun> {
+    let mut args: Vec<String> = subcommand.iter().map(|s| s.to_string()).collect();
+    args.extend(["--target".into(), target.into(), "--format".into(), "json".into()]);
+    let command = format!("{} {}", doctor.display(), args.join(" "));
+    let started = Instant::now();
+    let child = tokio::process::Command::new(doctor)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start the doctor `{}`; build it with `cargo build -p doctor` or pass --doctor PATH", doctor.display()))?;
+    let out = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .with_context(|| format!("`{command}` did not finish within {} s", timeout.as_secs()))??;
+    Ok(DoctorRun {
+        command,
+        exit_code: out.status.code().map(i64::from).unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        duration: started.elapsed(),
+    })
+}
+
+/// Parses the JSON a doctor printed, naming the command when it is not the contract.
+pub fn parse<T: for<'de> Deserialize<'de>>(run: &DoctorRun) -> Result<T> {
+    serde_json::from_str(&run.stdout).with_context(|| {
+        format!(
+            "`{}` (exit {}) did not print the documented JSON; stderr: {}",
+            run.command,
+            run.exit_code,
+            run.stderr.trim()
+        )
+    })
+}
+
+/// Finds the workspace's own `netdoctor`: `$REPRO_DOCTOR`, else next to the
+/// running executable (target/debug/ for `repro`, target/debug/deps/.. for tests).
+pub fn default_doctor() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("REPRO_DOCTOR") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().context("cannot locate the running executable")?;
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join("netdoctor");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "no netdoctor binary next to {}; run `cargo build -p doctor` or pass --doctor PATH",
+        exe.display()
+    )
+}

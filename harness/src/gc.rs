@@ -1,0 +1,237 @@
+//! Nothing leaks: a process-wide registry of the engine resources this
+//! process owns (removed by `Drop`, by the `repro` Ctrl-C handler, or by
+//! [`remove_live_blocking`]), and a sweep of every labelled leftover from
+//! killed runs (`repro gc`).
+//!
+//! VM backends keep their qemu processes out of the engine: they either
+//! write a pid file into [`vm_pid_dir`] (swept by [`sweep`]) or register
+//! their own cleanup with [`register_reaper`].
+
+use anyhow::{Context, Result};
+use bollard::Docker;
+use bollard::query_parameters::{
+    ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
+    RemoveVolumeOptions,
+};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The kind of an engine resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A container (removed with force, with its anonymous volumes).
+    Container,
+    /// A named volume.
+    Volume,
+    /// A network.
+    Network,
+}
+
+/// One engine resource this process owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owned {
+    /// What it is.
+    pub kind: Kind,
+    /// Its name (or id).
+    pub name: String,
+}
+
+impl Owned {
+    /// A container by name or id.
+    pub fn container(name: &str) -> Owned {
+        Owned { kind: Kind::Container, name: name.to_string() }
+    }
+    /// A volume by name.
+    pub fn volume(name: &str) -> Owned {
+        Owned { kind: Kind::Volume, name: name.to_string() }
+    }
+    /// A network by name or id.
+    pub fn network(name: &str) -> Owned {
+        Owned { kind: Kind::Network, name: name.to_string() }
+    }
+}
+
+/// Live resource groups, by group key (a node's name). A group is removed
+/// in its listed order (container before its volume and network).
+static LIVE: Mutex<Vec<(String, Vec<Owned>)>> = Mutex::new(Vec::new());
+
+/// Extra cleanup functions (e.g. a VM backend killing its qemu processes),
+/// run by [`remove_live_blocking`].
+static REAPERS: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+
+/// Records a group of resources so a signal handler can remove them.
+pub fn register(key: &str, resources: Vec<Owned>) {
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    live.retain(|(k, _)| k != key);
+    live.push((key.to_string(), resources));
+}
+
+/// Forgets a group (after it was removed).
+pub fn unregister(key: &str) {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|(k, _)| k != key);
+}
+
+/// Registers a function run on Ctrl-C / [`remove_live_blocking`], for
+/// resources that are not engine objects (qemu processes, temp disks).
+pub fn register_reaper(f: fn()) {
+    REAPERS.lock().unwrap_or_else(|e| e.into_inner()).push(f);
+}
+
+/// Where VM backends write `<name>.pid` files for their qemu processes;
+/// `repro gc` kills each recorded process (if it is still a qemu) and
+/// removes the file. `$REPRO_VM_RUN_DIR` overrides `/tmp/repro-vms`.
+pub fn vm_pid_dir() -> PathBuf {
+    std::env::var_os("REPRO_VM_RUN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp/repro-vms"))
+}
+
+/// Removes resources in order, treating "already gone" as success.
+pub async fn remove(docker: &Docker, resources: &[Owned]) -> Result<()> {
+    let mut first_err = None;
+    for r in resources {
+        let res = match r.kind {
+            Kind::Container => {
+                let o = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+                docker.remove_container(&r.name, Some(o)).await
+            }
+            Kind::Volume => {
+                docker.remove_volume(&r.name, Some(RemoveVolumeOptions { force: true })).await
+            }
+            Kind::Network => docker.remove_network(&r.name).await,
+        };
+        match res {
+            Ok(()) => {}
+            Err(e) if crate::docker::is_not_found(&e) => {}
+            Err(e) => {
+                tracing::warn!("removing {:?} {}: {e}", r.kind, r.name);
+                first_err.get_or_insert(anyhow::Error::new(e).context(format!("removing {:?} {}", r.kind, r.name)));
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// [`remove`] from synchronous code (`Drop`, signal handlers): runs on a
+/// private runtime in its own thread, so it works while the caller's
+/// runtime is shutting down or unwinding from a panic.
+pub fn remove_blocking(resources: Vec<Owned>) -> Result<()> {
+    crate::docker::block_on_private(move || {
+        Box::pin(async move {
+            let docker = crate::docker::connect().await?;
+            remove(&docker, &resources).await
+        })
+    })
+}
+
+/// Removes every resource group still registered by this process and runs
+/// the registered reapers. Called by the `repro` Ctrl-C handler.
+pub fn remove_live_blocking() {
+    let groups: Vec<(String, Vec<Owned>)> = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
+    let all: Vec<Owned> = groups.into_iter().flat_map(|(_, r)| r).collect();
+    if !all.is_empty() {
+        if let Err(e) = remove_blocking(all) {
+            eprintln!("repro: cleanup incomplete ({e:#}); run `repro gc`");
+        }
+    }
+    let reapers = REAPERS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for f in reapers {
+        f();
+    }
+}
+
+/// What [`sweep`] removed.
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    /// Container names removed.
+    pub containers: Vec<String>,
+    /// Volume names removed.
+    pub volumes: Vec<String>,
+    /// Network names removed.
+    pub networks: Vec<String>,
+    /// qemu pids killed (from pid files in [`vm_pid_dir`]).
+    pub vm_pids: Vec<i32>,
+}
+
+/// True when the resource's creating process (label [`crate::docker::RUN_LABEL`])
+/// is gone, or the label is missing or unreadable.
+fn orphaned(labels: Option<&std::collections::HashMap<String, String>>) -> bool {
+    let pid = labels.and_then(|l| l.get(crate::docker::RUN_LABEL)).and_then(|p| p.parse::<i32>().ok());
+    match pid {
+        Some(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        None => true,
+    }
+}
+
+/// Removes labelled containers, volumes and networks left by runs whose
+/// process is gone (or, with `all`, every labelled one, including those of
+/// runs still going), and every qemu recorded in [`vm_pid_dir`]. Images
+/// are kept: they are the cache.
+pub async fn sweep(docker: &Docker, all: bool) -> Result<SweepReport> {
+    let mut report = SweepReport::default();
+    let filters = Some(crate::docker::managed_filter());
+    let containers = docker
+        .list_containers(Some(ListContainersOptions { all: true, filters: filters.clone(), ..Default::default() }))
+        .await
+        .context("listing labelled containers")?;
+    let mut doomed = Vec::new();
+    for c in containers {
+        if !all && !orphaned(c.labels.as_ref()) {
+            continue;
+        }
+        let name = c.names.and_then(|n| n.into_iter().next()).map(|n| n.trim_start_matches('/').to_string());
+        let id = c.id.unwrap_or_default();
+        doomed.push(Owned::container(&id));
+        report.containers.push(name.unwrap_or(id));
+    }
+    remove(docker, &doomed).await?;
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptions { filters: filters.clone() }))
+        .await
+        .context("listing labelled volumes")?;
+    let vols: Vec<Owned> = volumes
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| all || orphaned(Some(&v.labels)))
+        .map(|v| Owned::volume(&v.name))
+        .collect();
+    report.volumes = vols.iter().map(|o| o.name.clone()).collect();
+    remove(docker, &vols).await?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions { filters }))
+        .await
+        .context("listing labelled networks")?;
+    let nets: Vec<Owned> = networks
+        .into_iter()
+        .filter(|n| all || orphaned(n.labels.as_ref()))
+        .filter_map(|n| n.name)
+        .map(|n| Owned::network(&n))
+        .collect();
+    report.networks = nets.iter().map(|o| o.name.clone()).collect();
+    remove(docker, &nets).await?;
+    report.vm_pids = reap_vm_pid_files();
+    Ok(report)
+}
+
+/// Kills qemu processes recorded in [`vm_pid_dir`] and removes the files.
+/// A pid whose process is not a qemu any more (reused) is left alone.
+fn reap_vm_pid_files() -> Vec<i32> {
+    let mut killed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(vm_pid_dir()) else { return killed };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().and_then(|x| x.to_str()) != Some("pid") {
+            continue;
+        }
+        let pid = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<i32>().ok());
+        if let Some(pid) = pid {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim_end().starts_with("qemu") {
+                // SAFETY: plain kill(2) on a pid we just checked is a qemu.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                killed.push(pid);
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    killed
+}

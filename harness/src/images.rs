@@ -1,0 +1,380 @@
+//! Node images built offline from recipes in `images/<platform>/`.
+//!
+//! A recipe is data (`recipe.toml` plus an `overlay/` tree). The rootfs is
+//! built with `mmdebstrap` from the host's own apt sources (no mirror host in
+//! our code), imported into the engine with `create_image(from_src = "-")`
+//! (that is `docker import`; `import_image` would be `docker load`), and
+//! tagged `repro/<platform>:<hash of the recipe directory>`, so an unchanged
+//! recipe is a cache hit and any edit rebuilds.
+
+use anyhow::{Context, Result, bail};
+use bollard::Docker;
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncBufReadExt;
+
+use crate::platform::Platform;
+
+/// Bump when the build logic changes in a way that must invalidate every
+/// cached image (it is part of the hash).
+const BUILD_LOGIC_VERSION: &str = "1";
+
+/// How a recipe's rootfs is produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RootfsBuilder {
+    /// `mmdebstrap` from the host's apt sources (Debian and derivatives).
+    #[default]
+    Mmdebstrap,
+}
+
+/// A node image recipe, as written in `images/<name>/recipe.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// The recipe's name; must equal its directory name.
+    pub name: String,
+    /// The tool that builds the rootfs.
+    #[serde(default)]
+    pub builder: RootfsBuilder,
+    /// The distribution suite, e.g. `bookworm`.
+    pub suite: String,
+    /// The mmdebstrap variant, e.g. `minbase`.
+    #[serde(default = "default_variant")]
+    pub variant: String,
+    /// Packages installed on top of the variant.
+    pub packages: Vec<String>,
+    /// Extra mmdebstrap arguments (e.g. `--dpkgopt=path-exclude=...`).
+    #[serde(default)]
+    pub builder_args: Vec<String>,
+    /// Shell commands run after the overlay is copied in, as mmdebstrap
+    /// `--customize-hook`s; `$1` is the rootfs directory.
+    #[serde(default)]
+    pub customize: Vec<String>,
+    /// Dockerfile instructions applied at import (`CMD`, `LABEL`, ...).
+    #[serde(default)]
+    pub changes: Vec<String>,
+    /// Settings for VM disk images built from this recipe (read by the VM
+    /// image builder; ignored for container images).
+    #[serde(default)]
+    pub vm: Option<toml::Table>,
+    /// The directory the recipe was loaded from.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+fn default_variant() -> String {
+    "minbase".to_string()
+}
+
+/// Where recipes live: `$REPRO_IMAGES_DIR`, or `images/` in this workspace.
+pub fn images_dir() -> PathBuf {
+    match std::env::var_os("REPRO_IMAGES_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("images"),
+    }
+}
+
+impl Recipe {
+    /// Loads the recipe of a platform from `images/<platform>/recipe.toml`.
+    pub fn load(platform: Platform) -> Result<Recipe> {
+        Recipe::load_dir(&images_dir().join(platform.name()))
+    }
+
+    /// Loads the recipe in `dir` (which holds `recipe.toml`).
+    pub fn load_dir(dir: &Path) -> Result<Recipe> {
+        let file = dir.join("recipe.toml");
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading image recipe {}", file.display()))?;
+        let mut r: Recipe = toml::from_str(&text)
+            .with_context(|| format!("invalid image recipe {}", file.display()))?;
+        let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if r.name != dir_name {
+            bail!(
+                "{}: field `name` is {:?} but the recipe lives in directory {:?}; make them equal",
+                file.display(),
+                r.name,
+                dir_name
+            );
+        }
+        if r.packages.is_empty() {
+            bail!("{}: field `packages` is empty; list at least systemd-sysv", file.display());
+        }
+        r.dir = dir.to_path_buf();
+        Ok(r)
+    }
+
+    /// The overlay tree copied over the rootfs (`<dir>/overlay`), if present.
+    pub fn overlay_dir(&self) -> Option<PathBuf> {
+        let o = self.dir.join("overlay");
+        o.is_dir().then_some(o)
+    }
+
+    /// SHA-256 (hex) of every file in the recipe directory (relative path,
+    /// executable bit, content; symlink targets), plus the build logic
+    /// version. Any edit to the recipe or its overlay changes it.
+    pub fn hash(&self) -> Result<String> {
+        let mut files = Vec::new();
+        walk(&self.dir, &self.dir, &mut files)?;
+        files.sort();
+        let mut h = Sha256::new();
+        h.update(BUILD_LOGIC_VERSION.as_bytes());
+        for rel in files {
+            let p = self.dir.join(&rel);
+            let meta = std::fs::symlink_metadata(&p).with_context(|| format!("reading {}", p.display()))?;
+            h.update(rel.to_string_lossy().as_bytes());
+            h.update([0]);
+            if meta.file_type().is_symlink() {
+                h.update(b"L");
+                h.update(std::fs::read_link(&p)?.to_string_lossy().as_bytes());
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                h.update(if meta.permissions().mode() & 0o111 != 0 { b"X" } else { b"F" });
+                h.update(std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?);
+            }
+            h.update([0]);
+        }
+        Ok(format!("{:x}", h.finalize()))
+    }
+
+    /// The engine tag of the image this recipe builds:
+    /// `repro/<name>:<first 12 hex digits of the hash>`.
+    pub fn tag(&self) -> Result<String> {
+        Ok(format!("{}:{}", self.repo(), &self.hash()?[..12]))
+    }
+
+    /// The repository part of the tag, `repro/<name>`.
+    pub fn repo(&self) -> String {
+        format!("repro/{}", self.name)
+    }
+}
+
+/// Lists files and symlinks under `dir`, relative to `root`.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry?;
+        let ft = entry.file_type()?;
+        let path = entry.path();
+        if ft.is_dir() {
+            walk(root, &path, out)?;
+        } else {
+            out.push(path.strip_prefix(root).expect("walk stays under root").to_path_buf());
+        }
+    }
+    Ok(())
+}
+
+/// What [`build`] did.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    /// The image tag, e.g. `repro/debian12:0123456789ab`.
+    pub tag: String,
+    /// True when the image already existed and nothing was built.
+    pub cached: bool,
+    /// Wall-clock time of the whole call.
+    pub duration: Duration,
+}
+
+/// Builds the recipe's image unless its tag already exists (or `force`).
+/// Progress goes to `tracing` (target `harness::images`).
+pub async fn build(docker: &Docker, recipe: &Recipe, force: bool) -> Result<BuildReport> {
+    let start = Instant::now();
+    let tag = recipe.tag()?;
+    if !force && image_exists(docker, &tag).await? {
+        tracing::info!("image {tag}: cache hit");
+        return Ok(BuildReport { tag, cached: true, duration: start.elapsed() });
+    }
+    tracing::info!("image {tag}: building from {}", recipe.dir.display());
+    let tmp = tempfile::Builder::new().prefix("repro-image-").tempdir().context("creating a temp dir for the rootfs")?;
+    let tar = tmp.path().join("rootfs.tar");
+    run_mmdebstrap(recipe, &tar).await?;
+    let built = start.elapsed();
+    import(docker, recipe, &tar, &tag).await?;
+    tracing::info!(
+        "image {tag}: built in {:.1} s (rootfs {:.1} s, import {:.1} s)",
+        start.elapsed().as_secs_f64(),
+        built.as_secs_f64(),
+        (start.elapsed() - built).as_secs_f64()
+    );
+    Ok(BuildReport { tag, cached: false, duration: start.elapsed() })
+}
+
+/// Returns the tag of the platform's node image, building it first when it
+/// is missing. Safe to call from parallel tests and processes: a file lock
+/// makes the second caller wait for the first build and reuse it.
+pub async fn ensure_image(platform: Platform) -> Result<String> {
+    let docker = crate::docker::connect().await?;
+    let recipe = Recipe::load(platform)?;
+    let tag = recipe.tag()?;
+    if image_exists(&docker, &tag).await? {
+        return Ok(tag);
+    }
+    let lock_path = std::env::temp_dir().join(format!("repro-image-{}.lock", recipe.name));
+    let lock = tokio::task::spawn_blocking(move || lock_file(&lock_path)).await??;
+    let report = build(&docker, &recipe, false).await;
+    drop(lock);
+    Ok(report.with_context(|| format!("building the {platform} node image"))?.tag)
+}
+
+async fn image_exists(docker: &Docker, tag: &str) -> Result<bool> {
+    match docker.inspect_image(tag).await {
+        Ok(_) => Ok(true),
+        Err(e) if crate::docker::is_not_found(&e) => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("inspecting image {tag}")),
+    }
+}
+
+/// An exclusive `flock` held until dropped (the kernel releases it if the
+/// process dies, so a killed build never blocks the next one).
+fn lock_file(path: &Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening lock file {}", path.display()))?;
+    // SAFETY: flock on a file descriptor we own; blocks until granted.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    if rc != 0 {
+        bail!("locking {}: {}", path.display(), std::io::Error::last_os_error());
+    }
+    Ok(f)
+}
+
+/// Builds the rootfs tarball with mmdebstrap, streaming its log to tracing.
+async fn run_mmdebstrap(recipe: &Recipe, out: &Path) -> Result<()> {
+    let RootfsBuilder::Mmdebstrap = recipe.builder;
+    let mut args = vec![format!("--variant={}", recipe.variant), format!("--include={}", recipe.packages.join(","))];
+    if let Some(o) = recipe.overlay_dir() {
+        args.push(format!("--customize-hook=sync-in {} /", o.display()));
+    }
+    for c in &recipe.customize {
+        args.push(format!("--customize-hook={c}"));
+    }
+    args.extend(recipe.builder_args.iter().cloned());
+    // No mirror argument: mmdebstrap then uses the host's apt sources.
+    args.push(recipe.suite.clone());
+    args.push(out.display().to_string());
+    tracing::debug!("mmdebstrap {}", args.join(" "));
+    let mut child = tokio::process::Command::new("mmdebstrap")
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            anyhow::anyhow!("cannot run mmdebstrap ({e}): install it with `sudo ci/bootstrap`")
+        })?;
+    let stderr = child.stderr.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    let mut tail: Vec<String> = Vec::new();
+    let mut err_lines = tokio::io::BufReader::new(stderr).lines();
+    let mut out_lines = tokio::io::BufReader::new(stdout).lines();
+    let (mut err_done, mut out_done) = (false, false);
+    while !(err_done && out_done) {
+        let line = tokio::select! {
+            l = err_lines.next_line(), if !err_done => l?.or_else(|| { err_done = true; None }),
+            l = out_lines.next_line(), if !out_done => l?.or_else(|| { out_done = true; None }),
+        };
+        if let Some(line) = line {
+            tracing::info!(target: "harness::images", "mmdebstrap: {line}");
+            tail.push(line);
+            if tail.len() > 30 {
+                tail.remove(0);
+            }
+        }
+    }
+    let status = child.wait().await?;
+    if !status.success() {
+        bail!(
+            "mmdebstrap failed ({status}) building recipe {}; last output:\n{}",
+            recipe.dir.join("recipe.toml").display(),
+            tail.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// Imports a rootfs tarball as `tag` (`docker import` semantics).
+async fn import(docker: &Docker, recipe: &Recipe, tar: &Path, tag: &str) -> Result<()> {
+    let (repo, version) = tag.rsplit_once(':').expect("tag has a colon");
+    let mut changes = recipe.changes.clone();
+    changes.push(format!(
+        "LABEL org.repro.recipe={} org.repro.recipe-hash={}",
+        recipe.name,
+        recipe.hash()?
+    ));
+    let opts = CreateImageOptionsBuilder::new()
+        .from_src("-")
+        .repo(repo)
+        .tag(version)
+        .changes(changes)
+        .build();
+    let file = tokio::fs::File::open(tar).await.with_context(|| format!("opening {}", tar.display()))?;
+    // Stream the file in 1 MiB chunks rather than reading 500 MB into memory.
+    let body = futures_util::stream::try_unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 1 << 20];
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some((bytes::Bytes::from(buf), f)))
+    });
+    let mut stream = docker.create_image(Some(opts), Some(bollard::body_try_stream(body)), None);
+    while let Some(item) = stream.next().await {
+        let info = item.with_context(|| format!("importing the rootfs as {tag}"))?;
+        if let Some(s) = info.status {
+            tracing::debug!("import: {s}");
+        }
+    }
+    if !image_exists(docker, tag).await? {
+        bail!("the engine accepted the import but image {tag} does not exist afterwards");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian12_recipe_loads_and_hash_is_stable() {
+        let r = Recipe::load(Platform::Debian12).unwrap();
+        assert_eq!(r.name, "debian12");
+        assert!(r.packages.iter().any(|p| p == "docker.io"));
+        assert_eq!(r.hash().unwrap(), r.hash().unwrap());
+        assert!(r.tag().unwrap().starts_with("repro/debian12:"));
+    }
+
+    #[test]
+    fn editing_a_recipe_changes_its_hash() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("x");
+        std::fs::create_dir_all(dir.join("overlay/etc")).unwrap();
+        std::fs::write(dir.join("recipe.toml"), "name='x'\nsuite='bookworm'\npackages=['a']\n").unwrap();
+        let h1 = Recipe::load_dir(&dir).unwrap().hash().unwrap();
+        std::fs::write(dir.join("overlay/etc/f"), "1").unwrap();
+        let h2 = Recipe::load_dir(&dir).unwrap().hash().unwrap();
+        std::fs::write(dir.join("overlay/etc/f"), "2").unwrap();
+        let h3 = Recipe::load_dir(&dir).unwrap().hash().unwrap();
+        assert!(h1 != h2 && h2 != h3 && h1 != h3);
+    }
+
+    #[test]
+    fn bad_recipe_names_file_and_field() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("y");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("recipe.toml"), "name='y'\nsuite='bookworm'\npackages=['a']\npakages=[]\n").unwrap();
+        let e = format!("{:#}", Recipe::load_dir(&dir).unwrap_err());
+        assert!(e.contains("recipe.toml") && e.contains("pakages"), "{e}");
+    }
+}

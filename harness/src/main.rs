@@ -1,0 +1,64 @@
+//! `repro`: reproduce Docker-host networking incidents on disposable nodes.
+//!
+//! Each subcommand lives in its own module under `cmd/`; add one by adding
+//! a variant to [`Command`] and an arm to `dispatch`.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "repro", version, about = "Reproduce Docker-host networking incidents on disposable nodes")]
+struct Cli {
+    /// More log output (repeat for more); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build or inspect node images (offline, from images/<platform>/).
+    #[command(subcommand)]
+    Images(cmd::images::ImagesCommand),
+    /// Start a node and open an interactive shell in it.
+    Shell(cmd::shell::ShellArgs),
+    /// Remove labelled containers, volumes, networks and qemu processes left by killed runs.
+    Gc(cmd::gc::GcArgs),
+    /// Measure image builds and node start-up; prints `name: median=… min=… max=… n=…`.
+    Bench(cmd::bench::BenchArgs),
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Images(c) => cmd::images::run(c).await,
+        Command::Shell(a) => cmd::shell::run(a).await,
+        Command::Gc(a) => cmd::gc::run(a).await,
+        Command::Bench(a) => cmd::bench::run(a).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cmd::init_tracing(cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("repro: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        cmd::signals::install();
+        dispatch(cli.command).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("repro: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

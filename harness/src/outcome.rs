@@ -1,0 +1,143 @@
+//! What a scenario run returns: a report that reads like an incident write-up
+//! (symptom, findings with evidence, plan, verification), serialisable for
+//! snapshots, plus the full transcript of every command for the log file.
+
+use crate::doctor_cli::{CheckReport, FixReport};
+use crate::platform::{NodeBackend, Platform};
+use crate::scenario::{Expect, Stage};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The result of one scenario on one platform and backend.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Scenario name.
+    pub scenario: String,
+    /// What happens, in one line.
+    pub summary: String,
+    /// Where the incident comes from.
+    pub source: String,
+    /// The node's platform, e.g. `debian12` (or `centos7-emulated`).
+    pub platform: String,
+    /// Container or VM.
+    pub backend: NodeBackend,
+    /// Every stage that ran, in order.
+    pub stages: Vec<StageReport>,
+    /// Every command that ran, for the transcript file (not snapshotted).
+    #[serde(skip)]
+    pub transcript: Transcript,
+}
+
+impl Outcome {
+    /// The report of one stage, if it ran.
+    pub fn stage(&self, stage: Stage) -> Option<&StageReport> {
+        self.stages.iter().find(|s| s.stage == stage)
+    }
+
+    /// Findings of the last doctor check in a stage, if any ran.
+    pub fn findings(&self, stage: Stage) -> Option<&CheckReport> {
+        self.stage(stage)?.steps.iter().rev().find_map(|s| s.check.as_ref())
+    }
+}
+
+/// One stage's steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    /// Which stage.
+    pub stage: Stage,
+    /// Its steps, in order.
+    pub steps: Vec<StepReport>,
+}
+
+/// One step, as a reader of the incident report needs it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// What the step did, e.g. `systemctl restart docker`.
+    pub step: String,
+    /// What it had to do.
+    pub expect: Expect,
+    /// What it did: `exit 0`, `exit 125`, `HTTP 200`, `no answer`, ...
+    pub result: String,
+    /// The output lines that carry the expected texts (normalised).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    /// A doctor check's findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckReport>,
+    /// A doctor fix's report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<FixReport>,
+}
+
+/// Every command a run executed, with its full output and timing.
+#[derive(Debug, Clone, Default)]
+pub struct Transcript {
+    /// Entries in execution order.
+    pub entries: Vec<TranscriptEntry>,
+}
+
+/// One executed command.
+#[derive(Debug, Clone)]
+pub struct TranscriptEntry {
+    /// The stage it belongs to (`None` for node creation and teardown).
+    pub stage: Option<Stage>,
+    /// Where it ran: `node` or `host`.
+    pub place: &'static str,
+    /// The command line or script.
+    pub command: String,
+    /// Its exit code (-1 unknown).
+    pub exit_code: i64,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+impl Transcript {
+    /// Renders all entries as plain text.
+    pub fn render(&self) -> String {
+        self.render_entries(&self.entries)
+    }
+
+    /// Renders the last `n` entries, for failure reports.
+    pub fn tail(&self, n: usize) -> String {
+        let start = self.entries.len().saturating_sub(n);
+        self.render_entries(&self.entries[start..])
+    }
+
+    fn render_entries(&self, entries: &[TranscriptEntry]) -> String {
+        let mut out = String::new();
+        for e in entries {
+            let stage = e.stage.map(|s| s.name()).unwrap_or("node");
+            let _ = writeln!(
+                out,
+                "--- [{stage}] {} $ {}\n    exit {} in {} ms",
+                e.place,
+                e.command.trim(),
+                e.exit_code,
+                e.duration.as_millis()
+            );
+            for (label, text) in [("stdout", &e.stdout), ("stderr", &e.stderr)] {
+                if !text.trim().is_empty() {
+                    let _ = writeln!(out, "    {label}:");
+                    for line in text.lines() {
+                        let _ = writeln!(out, "      {line}");
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Platform name as shown in outcomes and snapshot names.
+pub fn platform_label(platform: Platform, emulated: bool) -> String {
+    if emulated {
+        format!("{}-emulated", platform.name())
+    } else {
+        platform.name().to_string()
+    }
+}

@@ -1,0 +1,48 @@
+//! Normalises text for snapshots: what drifts between runs (node addresses,
+//! container ids, timestamps) is replaced by a named placeholder, so a reader
+//! sees exactly what is not compared. What the test is about stays verbatim.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// Replaces drifting values in `text`; `node_addr` is the node's own address.
+pub fn redact(text: &str, node_addr: Option<&str>) -> String {
+    static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+        [
+            // ISO and journal timestamps.
+            (r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2}| UTC)?", "[time]"),
+            (r"\b[A-Z][a-z]{2} \d{1,2} \d{2}:\d{2}:\d{2}\b", "[time]"),
+            // Container and image ids, full and short.
+            (r"\b[0-9a-f]{64}\b", "[id]"),
+            (r"\b[0-9a-f]{12}\b", "[id]"),
+            // Process ids in journal lines: dockerd[1234].
+            (r"\[\d+\]:", "[pid]:"),
+        ]
+        .into_iter()
+        .map(|(re, to)| (Regex::new(re).expect("static regex"), to))
+        .collect()
+    });
+    let mut out = match node_addr {
+        Some(a) if !a.is_empty() => text.replace(a, "[node-ip]"),
+        _ => text.to_string(),
+    };
+    for (re, to) in RULES.iter() {
+        out = re.replace_all(&out, *to).into_owned();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_error_and_names_what_drifts() {
+        let line = "docker: Error response from daemon: driver failed programming external connectivity on endpoint web8893 (3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a): (iptables failed: iptables --wait -t nat -A DOCKER -p tcp -d 0/0 --dport 8893 -j DNAT --to-destination 172.17.0.2:80 ! -i docker0: iptables: No chain/target/match by that name.";
+        let r = redact(line, Some("172.18.0.2"));
+        assert!(r.contains("on endpoint web8893 ([id])"), "{r}");
+        assert!(r.contains("172.17.0.2:80"), "inner addresses are stable and kept: {r}");
+        assert_eq!(redact("reach 172.18.0.2:8893 at 2026-11-23 01:02:03 UTC", Some("172.18.0.2")), "reach [node-ip]:8893 at [time]");
+        assert_eq!(redact("Dec 13 09:22:20 localhost dockerd[352906]: failed", None), "[time] localhost dockerd[pid]: failed");
+    }
+}

@@ -1,0 +1,411 @@
+//! The runner: one scenario on one platform and backend. It creates the
+//! node, runs the stages in order (prepare → fault → symptom → diagnose →
+//! remediate → verify), records every command in a transcript, and returns
+//! an [`Outcome`]. A step that misses its expectation stops the run with the
+//! stage, the step and the transcript tail.
+
+use crate::doctor_cli::{self, CheckReport, FixReport};
+use crate::events::Event;
+use crate::http_probe;
+use crate::node::{self, Node};
+use crate::outcome::{Outcome, StageReport, StepReport, Transcript, TranscriptEntry};
+use crate::platform::{NodeBackend, Platform};
+use crate::redact::redact;
+use crate::scenario::{Action, DoctorCall, Expect, Scenario, Stage, Step, UnitVerb};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Whether to keep the node after the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Always remove it.
+    Never,
+    /// Keep it when the run failed, for a look around.
+    OnFailure,
+    /// Always keep it.
+    Always,
+}
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The netdoctor binary under test.
+    pub doctor: PathBuf,
+    /// Keep the node afterwards?
+    pub keep: Keep,
+    /// Stop after this stage (and keep the node if `keep` says so).
+    pub stop_after: Option<Stage>,
+    /// Where the transcript file goes.
+    pub transcript_dir: PathBuf,
+}
+
+/// Why a run failed, with enough context to act on.
+#[derive(Debug)]
+pub struct RunError {
+    /// `scenario on platform/backend`.
+    pub run: String,
+    /// The stage that failed (`None`: creating the node).
+    pub stage: Option<Stage>,
+    /// `step N (line L): description`, when a step failed.
+    pub step: Option<String>,
+    /// What went wrong.
+    pub message: String,
+    /// The last commands with their output.
+    pub transcript_tail: String,
+    /// The full transcript file.
+    pub transcript_path: Option<PathBuf>,
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed", self.run)?;
+        match self.stage {
+            Some(s) => write!(f, " in stage `{s}`")?,
+            None => write!(f, " while creating the node")?,
+        }
+        if let Some(step) = &self.step {
+            write!(f, ", {step}")?;
+        }
+        write!(f, ":\n  {}\n", self.message.replace('\n', "\n  "))?;
+        if !self.transcript_tail.is_empty() {
+            write!(f, "transcript tail:\n{}", self.transcript_tail)?;
+        }
+        if let Some(p) = &self.transcript_path {
+            write!(f, "full transcript: {}", p.display())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// The probe web server every `publish` step starts inside the node's dockerd
+/// (`probe:latest`, imported into every node when it becomes ready, serves
+/// busybox httpd on port 80). `unless-stopped`, as production containers
+/// are: a docker restart brings it back, so "cured" includes the old port.
+fn publish_command(port: u16, name: &str) -> String {
+    format!("docker run -d --restart unless-stopped --name {name} -p {port}:80 probe:latest")
+}
+
+/// The shell command a node-side action runs.
+fn node_command(action: &Action) -> Option<String> {
+    Some(match action {
+        Action::Run(s) => s.clone(),
+        Action::Unit(verb, unit) => {
+            let v = match verb {
+                UnitVerb::Start => "start",
+                UnitVerb::Stop => "stop",
+                UnitVerb::Restart => "restart",
+            };
+            format!("systemctl {v} {unit}")
+        }
+        Action::ReloadFirewalld => "firewall-cmd --reload".into(),
+        Action::FirewalldBackend(b) => format!(
+            "sed -i -E 's/^#?FirewallBackend=.*/FirewallBackend={b}/' /etc/firewalld/firewalld.conf \
+             && grep -qx 'FirewallBackend={b}' /etc/firewalld/firewalld.conf"
+        ),
+        Action::IptablesAlternative(b) => format!(
+            "update-alternatives --set iptables /usr/sbin/iptables-{b} && update-alternatives --set ip6tables /usr/sbin/ip6tables-{b}"
+        ),
+        Action::Modprobe(mods) => format!("modprobe -a {}", mods.join(" ")),
+        Action::Publish { port, name } => publish_command(*port, name),
+        Action::RemoveContainer(name) => format!("docker rm -f {name}"),
+        Action::ProbePort(_) | Action::Doctor(_) | Action::Reboot => return None,
+    })
+}
+
+/// What a step is, in the words of the report.
+fn describe(action: &Action) -> String {
+    match action {
+        Action::ProbePort(p) => format!("GET http://[node]:{p}/ from the host"),
+        Action::Doctor(DoctorCall::Check { .. }) => "netdoctor check".into(),
+        Action::Doctor(DoctorCall::Fix { allow_reboot }) => {
+            format!("netdoctor fix --apply --yes{}", if *allow_reboot { " --allow-reboot" } else { "" })
+        }
+        Action::Reboot => "reboot the node".into(),
+        other => node_command(other).unwrap_or_default().trim().to_string(),
+    }
+}
+
+/// Runs `scenario` on `platform`/`backend`, reporting progress through `on_event`.
+pub async fn run(
+    scenario: &Scenario,
+    platform: Platform,
+    backend: NodeBackend,
+    opts: &RunOptions,
+    on_event: &mut (dyn FnMut(Event) + Send),
+) -> Result<Outcome, RunError> {
+    let run_name = format!("{} on {platform}/{backend}", scenario.name);
+    let fail = |stage, step, message: String, transcript: &Transcript, path| RunError {
+        run: run_name.clone(),
+        stage,
+        step,
+        message,
+        transcript_tail: transcript.tail(4),
+        transcript_path: path,
+    };
+
+    on_event(Event::NodeStarting { what: format!("{platform} {backend}") });
+    let started = Instant::now();
+    let node = node::start(platform, backend, &scenario.node)
+        .await
+        .map_err(|e| fail(None, None, format!("{e:#}"), &Transcript::default(), None))?;
+    on_event(Event::NodeReady { name: node.name().to_string(), elapsed: started.elapsed() });
+
+    let mut ctx = Ctx {
+        node: node.as_ref(),
+        doctor: &opts.doctor,
+        transcript: Transcript::default(),
+        node_addr: node.endpoint(1).await.ok().map(|a| a.ip().to_string()),
+    };
+    let mut outcome = Outcome {
+        scenario: scenario.name.clone(),
+        summary: scenario.summary.clone(),
+        source: scenario.source.clone(),
+        platform: node.platform_label(),
+        backend,
+        stages: Vec::new(),
+        transcript: Transcript::default(),
+    };
+
+    let mut failure: Option<(Stage, String, String)> = None;
+    'stages: for (stage, steps) in &scenario.stages {
+        on_event(Event::StageStarted(*stage));
+        let stage_start = Instant::now();
+        let mut report = StageReport { stage: *stage, steps: Vec::new() };
+        for (i, step) in steps.iter().enumerate() {
+            let step_start = Instant::now();
+            let label = format!("step {} (line {}): {}", i + 1, step.line, describe(&step.action));
+            let result = ctx.run_step(*stage, step).await;
+            let (step_report, why_failed) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    failure = Some((*stage, label, format!("{e:#}")));
+                    break 'stages;
+                }
+            };
+            on_event(Event::StepFinished {
+                stage: *stage,
+                index: i + 1,
+                step: step_report.step.clone(),
+                result: step_report.result.clone(),
+                passed: why_failed.is_none(),
+                elapsed: step_start.elapsed(),
+            });
+            report.steps.push(step_report);
+            if let Some(why) = why_failed {
+                outcome.stages.push(report);
+                failure = Some((*stage, label, why));
+                break 'stages;
+            }
+        }
+        outcome.stages.push(report);
+        on_event(Event::StageFinished { stage: *stage, elapsed: stage_start.elapsed() });
+        if opts.stop_after == Some(*stage) {
+            break;
+        }
+    }
+
+    let transcript = std::mem::take(&mut ctx.transcript);
+    let path = write_transcript(&opts.transcript_dir, &scenario.name, &outcome.platform, backend, &transcript);
+    let keep = match opts.keep {
+        Keep::Always => true,
+        Keep::OnFailure => failure.is_some(),
+        Keep::Never => false,
+    };
+    if keep {
+        on_event(Event::NodeKept { how: node.detach() });
+    } else if let Err(e) = node.destroy().await {
+        // A failed removal is a leak: report it even if the scenario passed.
+        return Err(fail(None, None, format!("removing the node failed: {e:#}; run `repro gc`"), &transcript, path));
+    }
+    if let Some((stage, step, message)) = failure {
+        return Err(fail(Some(stage), Some(step), message, &transcript, path));
+    }
+    outcome.transcript = transcript;
+    Ok(outcome)
+}
+
+/// Writes the transcript under `dir`, returning its path (best effort: a
+/// transcript that cannot be written must not hide the run's own result).
+fn write_transcript(dir: &std::path::Path, scenario: &str, platform: &str, backend: NodeBackend, t: &Transcript) -> Option<PathBuf> {
+    let path = dir.join(format!("{scenario}-{platform}-{backend}.log"));
+    std::fs::create_dir_all(dir).ok()?;
+    std::fs::write(&path, t.render()).ok()?;
+    Some(path)
+}
+
+/// What a running scenario carries from step to step.
+struct Ctx<'a> {
+    node: &'a dyn Node,
+    doctor: &'a std::path::Path,
+    transcript: Transcript,
+    node_addr: Option<String>,
+}
+
+impl Ctx<'_> {
+    fn redact(&self, s: &str) -> String {
+        redact(s, self.node_addr.as_deref())
+    }
+
+    /// Runs one step: the report, and `Some(why)` when it missed its expectation.
+    async fn run_step(&mut self, stage: Stage, step: &Step) -> anyhow::Result<(StepReport, Option<String>)> {
+        let mut report = StepReport {
+            step: describe(&step.action),
+            expect: step.expect,
+            result: String::new(),
+            evidence: Vec::new(),
+            check: None,
+            fix: None,
+        };
+        let (succeeded, output) = match &step.action {
+            Action::ProbePort(port) => self.probe(stage, step, *port, &mut report).await?,
+            Action::Doctor(call) => self.doctor(stage, step, call, &mut report).await?,
+            Action::Reboot => {
+                let t = Instant::now();
+                let r = tokio::time::timeout(step.timeout, self.node.reboot()).await;
+                let (code, err) = match r {
+                    Ok(Ok(())) => (0, String::new()),
+                    Ok(Err(e)) => (1, format!("{e:#}")),
+                    Err(_) => (1, format!("not ready again within {} s", step.timeout.as_secs())),
+                };
+                self.record(stage, "node", "reboot".into(), code, String::new(), err.clone(), t.elapsed());
+                report.result = if code == 0 { "ready again".into() } else { format!("failed: {err}") };
+                (code == 0, err)
+            }
+            action => {
+                let cmd = node_command(action).expect("node actions have a command");
+                let t = Instant::now();
+                let out = tokio::time::timeout(step.timeout, self.node.exec(&cmd))
+                    .await
+                    .map_err(|_| anyhow::anyhow!("`{}` did not finish within {} s", cmd.trim(), step.timeout.as_secs()))??;
+                self.record(stage, "node", cmd, out.exit_code, out.stdout.clone(), out.stderr.clone(), t.elapsed());
+                report.result = format!("exit {}", out.exit_code);
+                (out.success(), out.combined())
+            }
+        };
+        let mut why = None;
+        let wanted = step.expect == Expect::Success;
+        if succeeded != wanted {
+            why = Some(format!(
+                "expected {} but got {}; output:\n{}",
+                if wanted { "success" } else { "failure" },
+                report.result,
+                tail_lines(&output, 15)
+            ));
+        }
+        for text in &step.contains {
+            let lines: Vec<String> = output.lines().filter(|l| l.contains(text.as_str())).map(|l| self.redact(l.trim())).collect();
+            if lines.is_empty() && why.is_none() {
+                why = Some(format!("the output does not contain `{text}`; output:\n{}", tail_lines(&output, 15)));
+            }
+            for l in lines {
+                if !report.evidence.contains(&l) {
+                    report.evidence.push(l);
+                }
+            }
+        }
+        Ok((report, why))
+    }
+
+    /// HTTP from the host to the node. Success waits (bounded) for a 200;
+    /// an expected failure must see no 200 in every attempt.
+    async fn probe(&mut self, stage: Stage, step: &Step, port: u16, report: &mut StepReport) -> anyhow::Result<(bool, String)> {
+        let addr = self.node.endpoint(port).await?;
+        let t = Instant::now();
+        let (attempts, pause) = match step.expect {
+            Expect::Success => (20, Duration::from_millis(500)),
+            Expect::Failure => (3, Duration::from_millis(500)),
+        };
+        let mut last = String::new();
+        let mut ok = false;
+        for i in 0..attempts {
+            match http_probe::get(addr, Duration::from_secs(2)).await {
+                Ok(200) => {
+                    ok = true;
+                    last = "HTTP 200".into();
+                    break;
+                }
+                Ok(code) => last = format!("HTTP {code}"),
+                Err(e) => last = format!("no answer ({})", short_io_error(&e)),
+            }
+            if step.expect == Expect::Failure || i + 1 < attempts {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        self.record(stage, "host", format!("GET http://{addr}/"), if ok { 0 } else { 1 }, last.clone(), String::new(), t.elapsed());
+        report.result = last.clone();
+        Ok((ok, last))
+    }
+
+    async fn doctor(&mut self, stage: Stage, step: &Step, call: &DoctorCall, report: &mut StepReport) -> anyhow::Result<(bool, String)> {
+        let target = self.node.doctor_target();
+        let args: Vec<&str> = match call {
+            DoctorCall::Check { .. } => vec!["check"],
+            DoctorCall::Fix { allow_reboot: false } => vec!["fix", "--apply", "--yes"],
+            DoctorCall::Fix { allow_reboot: true } => vec!["fix", "--apply", "--yes", "--allow-reboot"],
+        };
+        let run = doctor_cli::run(self.doctor, &args, &target, step.timeout).await?;
+        self.record(stage, "host", run.command.clone(), run.exit_code, run.stdout.clone(), run.stderr.clone(), run.duration);
+        report.result = format!("exit {}", run.exit_code);
+        let output = format!("{}\n{}", run.stdout, run.stderr);
+        match call {
+            DoctorCall::Check { expect_findings } => {
+                let mut check: CheckReport = doctor_cli::parse(&run)?;
+                self.redact_check(&mut check);
+                let codes = check.verdict_codes();
+                report.check = Some(check);
+                // Exit 3 means the doctor could not look: never a pass.
+                if run.exit_code == 3 || run.exit_code < 0 {
+                    return Ok((false, output));
+                }
+                if let Some(expected) = expect_findings {
+                    let mut expected = expected.clone();
+                    expected.sort();
+                    if codes != expected {
+                        return Ok((false, format!("the doctor found {codes:?}, the scenario expects {expected:?}\n{output}")));
+                    }
+                }
+                Ok((true, output))
+            }
+            DoctorCall::Fix { .. } => {
+                let mut fix: FixReport = doctor_cli::parse(&run)?;
+                for a in &mut fix.applied {
+                    a.command = self.redact(&a.command);
+                }
+                report.fix = Some(fix);
+                Ok((run.exit_code == 0, output))
+            }
+        }
+    }
+
+    fn redact_check(&self, check: &mut CheckReport) {
+        for f in &mut check.findings {
+            f.title = self.redact(&f.title);
+            f.evidence = f.evidence.iter().map(|e| self.redact(e)).collect();
+            for p in &mut f.plan {
+                p.command = self.redact(&p.command);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(&mut self, stage: Stage, place: &'static str, command: String, exit_code: i64, stdout: String, stderr: String, duration: Duration) {
+        self.transcript.entries.push(TranscriptEntry { stage: Some(stage), place, command, exit_code, stdout, stderr, duration });
+    }
+}
+
+fn tail_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn short_io_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "timed out".into(),
+        std::io::ErrorKind::ConnectionReset => "connection reset".into(),
+        _ => e.to_string(),
+    }
+}

@@ -1,0 +1,644 @@
+//! Scenario files: the declarative description of one incident, read from
+//! `scenarios/NAME.toml`. Parsing turns loose TOML into typed [`Step`]s and
+//! rejects anything unknown with the file, line and field at fault.
+
+use crate::platform::{NodeBackend, Platform};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// The stages of a scenario, in the order they run (create and destroy are implicit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Bring the node into the state the incident starts from.
+    Prepare,
+    /// Cause the incident.
+    Fault,
+    /// Assert the breakage really happened.
+    Symptom,
+    /// Run the doctor and check what it finds.
+    Diagnose,
+    /// Apply the cure.
+    Remediate,
+    /// Assert the node works again.
+    Verify,
+}
+
+impl Stage {
+    /// Every stage, in run order.
+    pub const ALL: [Stage; 6] = [
+        Stage::Prepare,
+        Stage::Fault,
+        Stage::Symptom,
+        Stage::Diagnose,
+        Stage::Remediate,
+        Stage::Verify,
+    ];
+
+    /// The key used in scenario files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Prepare => "prepare",
+            Stage::Fault => "fault",
+            Stage::Symptom => "symptom",
+            Stage::Diagnose => "diagnose",
+            Stage::Remediate => "remediate",
+            Stage::Verify => "verify",
+        }
+    }
+
+    /// Parses a stage name as written on the command line.
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|st| st.name() == s)
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A systemctl verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitVerb {
+    /// `systemctl start`
+    Start,
+    /// `systemctl stop`
+    Stop,
+    /// `systemctl restart`
+    Restart,
+}
+
+/// Which netdoctor subcommand a doctor step runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DoctorCall {
+    /// `netdoctor check --format json`, optionally with the exact finding codes expected.
+    Check {
+        /// The exact set of incident and warning codes expected (`Some(vec![])` = healthy).
+        expect_findings: Option<Vec<String>>,
+    },
+    /// `netdoctor fix --apply --yes --format json`.
+    Fix {
+        /// Also pass `--allow-reboot`.
+        allow_reboot: bool,
+    },
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A shell script run with `sh -c` inside the node.
+    Run(String),
+    /// `systemctl VERB UNIT`.
+    Unit(UnitVerb, String),
+    /// `firewall-cmd --reload`.
+    ReloadFirewalld,
+    /// Set `FirewallBackend=` in firewalld.conf.
+    FirewalldBackend(String),
+    /// Point the iptables/ip6tables alternatives at `nft` or `legacy`.
+    IptablesAlternative(String),
+    /// Load kernel modules.
+    Modprobe(Vec<String>),
+    /// Run the probe web server in the node's dockerd, publishing `port` to its port 80.
+    Publish {
+        /// Host-side (node-side) port.
+        port: u16,
+        /// Container name.
+        name: String,
+    },
+    /// `docker rm -f NAME` inside the node.
+    RemoveContainer(String),
+    /// HTTP GET from the host to the node's endpoint for this port.
+    ProbePort(u16),
+    /// Run the doctor from the host against the node.
+    Doctor(DoctorCall),
+    /// Reboot the node (VMs only) and wait until it is ready.
+    Reboot,
+}
+
+/// Whether a step must succeed or fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    /// Exit 0 / HTTP 200.
+    Success,
+    /// Non-zero exit / no HTTP 200.
+    Failure,
+}
+
+/// One typed step of a stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// What to do.
+    pub action: Action,
+    /// Whether it must succeed or fail.
+    pub expect: Expect,
+    /// Texts its output must contain, verbatim.
+    pub contains: Vec<String>,
+    /// How long it may take.
+    pub timeout: Duration,
+    /// Line in the scenario file, for error messages.
+    pub line: usize,
+}
+
+impl Step {
+    /// True when the step asserts something beyond "it ran".
+    pub fn asserts_breakage(&self) -> bool {
+        self.expect == Expect::Failure
+            || !self.contains.is_empty()
+            || matches!(&self.action, Action::Doctor(DoctorCall::Check { expect_findings: Some(f) }) if !f.is_empty())
+    }
+}
+
+/// Node settings a scenario may ask for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// VM only: `oldest` boots the oldest installed kernel first (default: newest, as GRUB).
+    #[serde(default)]
+    pub kernel: Option<String>,
+    /// VM only: guest ports forwarded to the host.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+}
+
+/// A parsed scenario file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The file stem, e.g. `firewalld-started-after-docker`.
+    pub name: String,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// One line saying what happens.
+    pub summary: String,
+    /// Where the incident comes from (seed, ticket, upstream issue).
+    pub source: String,
+    /// Platforms it runs on.
+    pub platforms: Vec<Platform>,
+    /// Node backends it runs on.
+    pub backends: Vec<NodeBackend>,
+    /// Another netdoctor build to test, if the scenario names one.
+    pub doctor: Option<PathBuf>,
+    /// Node settings.
+    pub node: NodeSettings,
+    /// The stages with their steps, in run order (stages without steps are absent).
+    pub stages: Vec<(Stage, Vec<Step>)>,
+}
+
+/// A scenario file that cannot be used, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file at fault.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The field at fault, e.g. `fault[2].restrat`.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: `{}`: {}", self.file.display(), l, self.field, self.message),
+            None => write!(f, "{}: `{}`: {}", self.file.display(), self.field, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// The file as TOML gives it, before steps are typed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    summary: String,
+    source: String,
+    platforms: Vec<Spanned<String>>,
+    backends: Vec<Spanned<String>>,
+    #[serde(default)]
+    doctor: Option<String>,
+    #[serde(default)]
+    node: NodeSettings,
+    #[serde(default)]
+    prepare: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    fault: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    symptom: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    diagnose: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    remediate: Vec<Spanned<toml::Table>>,
+    #[serde(default)]
+    verify: Vec<Spanned<toml::Table>>,
+}
+
+const ACTIONS: &[&str] = &[
+    "run",
+    "start",
+    "stop",
+    "restart",
+    "reload_firewalld",
+    "firewalld_backend",
+    "iptables_alternative",
+    "modprobe",
+    "publish",
+    "remove_container",
+    "probe_port",
+    "doctor",
+    "reboot",
+];
+
+/// Modifiers any step may carry, plus the extra keys some actions take.
+const MODIFIERS: &[&str] = &["expect", "contains", "timeout"];
+
+/// Extra keys allowed only beside a given action.
+fn action_keys(action: &str) -> &'static [&'static str] {
+    match action {
+        "publish" => &["name"],
+        "doctor" => &["expect_findings", "allow_reboot"],
+        _ => &[],
+    }
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Reads every `*.toml` in `dir`, sorted by name.
+pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ScenarioError {
+        file: dir.to_path_buf(),
+        line: None,
+        field: "-".into(),
+        message: format!("cannot read the scenario directory: {e}"),
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| load(p)).collect()
+}
+
+/// Reads and validates one scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        line: None,
+        field: "-".into(),
+        message: format!("cannot read the file: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Parses scenario text; `path` names the file in errors and gives the scenario its name.
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let err = |line: Option<usize>, field: &str, message: String| ScenarioError {
+        file: path.to_path_buf(),
+        line,
+        field: field.to_string(),
+        message,
+    };
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        // toml's message already says which key; keep its first line only,
+        // the file and line are ours.
+        let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
+        let field = backticked(&msg).unwrap_or_else(|| "-".into());
+        err(line, &field, format!("{msg}; see scenarios/README.md for the format"))
+    })?;
+
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| err(None, "-", "the file name is not valid UTF-8".into()))?
+        .to_string();
+
+    let mut platforms = Vec::new();
+    for p in &raw.platforms {
+        let parsed = Platform::parse(p.get_ref()).ok_or_else(|| {
+            err(
+                Some(line_of(text, p.span().start)),
+                "platforms",
+                format!(
+                    "unknown platform `{}`; expected one of: {}",
+                    p.get_ref(),
+                    Platform::ALL.map(|p| p.name()).join(", ")
+                ),
+            )
+        })?;
+        platforms.push(parsed);
+    }
+    let mut backends = Vec::new();
+    for b in &raw.backends {
+        let parsed = NodeBackend::parse(b.get_ref()).ok_or_else(|| {
+            err(
+                Some(line_of(text, b.span().start)),
+                "backends",
+                format!(
+                    "unknown backend `{}`; expected one of: {}",
+                    b.get_ref(),
+                    NodeBackend::ALL.map(|b| b.name()).join(", ")
+                ),
+            )
+        })?;
+        backends.push(parsed);
+    }
+    if platforms.is_empty() {
+        return Err(err(None, "platforms", "list at least one platform, e.g. platforms = [\"debian12\"]".into()));
+    }
+    if backends.is_empty() {
+        return Err(err(None, "backends", "list at least one backend, e.g. backends = [\"container\"]".into()));
+    }
+    if let Some(k) = &raw.node.kernel {
+        if k != "oldest" && k != "newest" {
+            return Err(err(None, "node.kernel", format!("`{k}` is not `oldest` or `newest`")));
+        }
+    }
+
+    let raw_stages = [
+        (Stage::Prepare, &raw.prepare),
+        (Stage::Fault, &raw.fault),
+        (Stage::Symptom, &raw.symptom),
+        (Stage::Diagnose, &raw.diagnose),
+        (Stage::Remediate, &raw.remediate),
+        (Stage::Verify, &raw.verify),
+    ];
+    let mut stages = Vec::new();
+    for (stage, tables) in raw_stages {
+        if tables.is_empty() {
+            continue;
+        }
+        let mut steps = Vec::new();
+        for (i, t) in tables.iter().enumerate() {
+            let line = line_of(text, t.span().start);
+            let step = parse_step(t.get_ref(), line).map_err(|(field, message)| {
+                err(Some(line), &format!("{stage}[{}]{}", i + 1, field), message)
+            })?;
+            steps.push(step);
+        }
+        stages.push((stage, steps));
+    }
+
+    // The symptom stage is what proves the fault bit; without it a scenario
+    // could "pass" on a node that was never broken.
+    let has_fault = stages.iter().any(|(s, _)| *s == Stage::Fault);
+    let symptom_asserts = stages
+        .iter()
+        .any(|(s, steps)| *s == Stage::Symptom && steps.iter().any(Step::asserts_breakage));
+    if has_fault && !symptom_asserts {
+        return Err(err(
+            None,
+            "symptom",
+            "a scenario with a fault needs a symptom step that asserts the breakage \
+             (`expect = \"failure\"`, `contains = ...` or a doctor check with expect_findings)"
+                .into(),
+        ));
+    }
+
+    Ok(Scenario {
+        name,
+        path: path.to_path_buf(),
+        summary: raw.summary,
+        source: raw.source,
+        platforms,
+        backends,
+        doctor: raw.doctor.map(PathBuf::from),
+        node: raw.node,
+        stages,
+    })
+}
+
+/// Types one step table. Errors are `(".field", message)`.
+fn parse_step(t: &toml::Table, _line: usize) -> Result<Step, (String, String)> {
+    let actions: Vec<&str> = t.keys().map(String::as_str).filter(|k| ACTIONS.contains(k)).collect();
+    let action_name = match actions.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err((
+                String::new(),
+                format!("a step needs one action; expected one of: {}", ACTIONS.join(", ")),
+            ));
+        }
+        many => {
+            return Err((
+                String::new(),
+                format!("a step has exactly one action, this one has {}: {}", many.len(), many.join(", ")),
+            ));
+        }
+    };
+    for k in t.keys() {
+        if k != action_name && !MODIFIERS.contains(&k.as_str()) && !action_keys(action_name).contains(&k.as_str()) {
+            let mut allowed: Vec<&str> = MODIFIERS.to_vec();
+            allowed.extend(action_keys(action_name));
+            return Err((
+                format!(".{k}"),
+                format!("unknown field beside `{action_name}`; allowed: {}", allowed.join(", ")),
+            ));
+        }
+    }
+    let v = &t[action_name];
+    let field = |k: &str| format!(".{k}");
+    let string = |k: &str, v: &toml::Value| -> Result<String, (String, String)> {
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| (field(k), format!("expected a string, found {}", v.type_str())))
+    };
+    let port = |k: &str, v: &toml::Value| -> Result<u16, (String, String)> {
+        v.as_integer()
+            .and_then(|i| u16::try_from(i).ok())
+            .filter(|p| *p > 0)
+            .ok_or_else(|| (field(k), format!("expected a port number 1-65535, found {v}")))
+    };
+    let yes = |k: &str, v: &toml::Value| -> Result<(), (String, String)> {
+        match v.as_bool() {
+            Some(true) => Ok(()),
+            _ => Err((field(k), "write `true` (the only value this action takes)".into())),
+        }
+    };
+    let one_of = |k: &str, v: &toml::Value, allowed: &[&str]| -> Result<String, (String, String)> {
+        let s = string(k, v)?;
+        if allowed.contains(&s.as_str()) {
+            Ok(s)
+        } else {
+            Err((field(k), format!("`{s}` is not one of: {}", allowed.join(", "))))
+        }
+    };
+    let strings = |k: &str, v: &toml::Value| -> Result<Vec<String>, (String, String)> {
+        match v {
+            toml::Value::String(s) => Ok(vec![s.clone()]),
+            toml::Value::Array(a) => a.iter().map(|x| string(k, x)).collect(),
+            other => Err((field(k), format!("expected a string or a list of strings, found {}", other.type_str()))),
+        }
+    };
+
+    let action = match action_name {
+        "run" => Action::Run(string("run", v)?),
+        "start" => Action::Unit(UnitVerb::Start, string("start", v)?),
+        "stop" => Action::Unit(UnitVerb::Stop, string("stop", v)?),
+        "restart" => Action::Unit(UnitVerb::Restart, string("restart", v)?),
+        "reload_firewalld" => {
+            yes("reload_firewalld", v)?;
+            Action::ReloadFirewalld
+        }
+        "firewalld_backend" => Action::FirewalldBackend(one_of("firewalld_backend", v, &["iptables", "nftables"])?),
+        "iptables_alternative" => Action::IptablesAlternative(one_of("iptables_alternative", v, &["nft", "legacy"])?),
+        "modprobe" => Action::Modprobe(strings("modprobe", v)?),
+        "publish" => {
+            let p = port("publish", v)?;
+            let name = match t.get("name") {
+                Some(n) => string("name", n)?,
+                None => format!("web{p}"),
+            };
+            Action::Publish { port: p, name }
+        }
+        "remove_container" => Action::RemoveContainer(string("remove_container", v)?),
+        "probe_port" => Action::ProbePort(port("probe_port", v)?),
+        "doctor" => match one_of("doctor", v, &["check", "fix"])?.as_str() {
+            "check" => {
+                if t.contains_key("allow_reboot") {
+                    return Err((field("allow_reboot"), "only `doctor = \"fix\"` takes allow_reboot".into()));
+                }
+                let expect_findings = t.get("expect_findings").map(|f| strings("expect_findings", f)).transpose()?;
+                Action::Doctor(DoctorCall::Check { expect_findings })
+            }
+            _ => {
+                if t.contains_key("expect_findings") {
+                    return Err((
+                        field("expect_findings"),
+                        "only `doctor = \"check\"` takes expect_findings; check after the fix in `verify`".into(),
+                    ));
+                }
+                let allow_reboot = match t.get("allow_reboot") {
+                    Some(b) => b
+                        .as_bool()
+                        .ok_or_else(|| (field("allow_reboot"), "expected true or false".to_string()))?,
+                    None => false,
+                };
+                Action::Doctor(DoctorCall::Fix { allow_reboot })
+            }
+        },
+        "reboot" => {
+            yes("reboot", v)?;
+            Action::Reboot
+        }
+        _ => unreachable!("action names come from ACTIONS"),
+    };
+
+    let expect = match t.get("expect") {
+        None => Expect::Success,
+        Some(e) => match one_of("expect", e, &["success", "failure"])?.as_str() {
+            "failure" => Expect::Failure,
+            _ => Expect::Success,
+        },
+    };
+    let contains = match t.get("contains") {
+        None => Vec::new(),
+        Some(c) => strings("contains", c)?,
+    };
+    let timeout = match t.get("timeout") {
+        None => DEFAULT_TIMEOUT,
+        Some(x) => Duration::from_secs(
+            x.as_integer()
+                .and_then(|i| u64::try_from(i).ok())
+                .filter(|s| *s > 0)
+                .ok_or_else(|| (field("timeout"), format!("expected whole seconds > 0, found {x}")))?,
+        ),
+    };
+    Ok(Step { action, expect, contains, timeout, line: _line })
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+/// The first `name` in backticks of a message, e.g. toml's "unknown field `foo`".
+fn backticked(msg: &str) -> Option<String> {
+    let start = msg.find('`')? + 1;
+    let len = msg[start..].find('`')?;
+    Some(msg[start..start + len].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Scenario, ScenarioError> {
+        parse(Path::new("scenarios/example.toml"), text)
+    }
+
+    const HEAD: &str = "summary = \"s\"\nsource = \"seed\"\nplatforms = [\"debian12\"]\nbackends = [\"container\"]\n";
+
+    #[test]
+    fn parses_typed_steps_in_stage_order() {
+        let s = parse_str(&format!(
+            "{HEAD}verify = [{{ probe_port = 8893 }}]\nfault = [\n  {{ stop = \"firewalld\" }},\n  {{ publish = 8893 }},\n]\n\
+             symptom = [{{ run = \"iptables -t nat -S DOCKER\", expect = \"failure\", contains = \"No chain\" }}]\n"
+        ))
+        .unwrap();
+        assert_eq!(s.name, "example");
+        let order: Vec<Stage> = s.stages.iter().map(|(st, _)| *st).collect();
+        assert_eq!(order, vec![Stage::Fault, Stage::Symptom, Stage::Verify]);
+        let fault = &s.stages[0].1;
+        assert_eq!(fault[0].action, Action::Unit(UnitVerb::Stop, "firewalld".into()));
+        assert_eq!(fault[0].line, 7);
+        assert_eq!(fault[1].action, Action::Publish { port: 8893, name: "web8893".into() });
+        let symptom = &s.stages[1].1[0];
+        assert_eq!(symptom.expect, Expect::Failure);
+        assert_eq!(symptom.contains, vec!["No chain".to_string()]);
+    }
+
+    #[test]
+    fn unknown_action_names_file_line_and_field() {
+        let e = parse_str(&format!("{HEAD}prepare = [\n  {{ start = \"docker\" }},\n  {{ restrat = \"docker\" }},\n]\n")).unwrap_err();
+        assert_eq!(e.line, Some(7));
+        assert_eq!(e.field, "prepare[2]");
+        assert!(e.to_string().starts_with("scenarios/example.toml:7: `prepare[2]`: a step needs one action"), "{e}");
+    }
+
+    #[test]
+    fn unknown_modifier_is_rejected() {
+        let e = parse_str(&format!("{HEAD}prepare = [{{ start = \"docker\", expcet = \"failure\" }}]\n")).unwrap_err();
+        assert_eq!(e.field, "prepare[1].expcet");
+        assert_eq!(e.line, Some(5));
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_field() {
+        let e = parse_str(&format!("{HEAD}prepare = [{{ iptables_alternative = \"legacyy\" }}]\n")).unwrap_err();
+        assert_eq!(e.field, "prepare[1].iptables_alternative");
+        assert!(e.message.contains("nft, legacy"), "{e}");
+        let e = parse_str(&format!("{HEAD}prepare = [{{ publish = 70000 }}]\n")).unwrap_err();
+        assert_eq!(e.field, "prepare[1].publish");
+        let e = parse_str(&format!("{HEAD}prepare = [{{ doctor = \"check\", allow_reboot = true }}]\n")).unwrap_err();
+        assert_eq!(e.field, "prepare[1].allow_reboot");
+    }
+
+    #[test]
+    fn unknown_top_level_field_and_platform() {
+        let e = parse_str(&format!("{HEAD}colour = 1\n")).unwrap_err();
+        assert_eq!(e.field, "colour");
+        assert_eq!(e.line, Some(5));
+        let e = parse_str("summary = \"s\"\nsource = \"x\"\nplatforms = [\"debian13\"]\nbackends = [\"container\"]\n").unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("platforms", Some(3)));
+    }
+
+    #[test]
+    fn a_fault_without_an_asserting_symptom_is_rejected() {
+        let e = parse_str(&format!("{HEAD}fault = [{{ stop = \"docker\" }}]\nsymptom = [{{ run = \"true\" }}]\n")).unwrap_err();
+        assert_eq!(e.field, "symptom");
+    }
+
+    #[test]
+    fn every_shipped_scenario_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let all = load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!all.is_empty(), "no scenario in {}", dir.display());
+    }
+}

@@ -1,0 +1,135 @@
+//! Every scenario in `scenarios/` × every platform and backend it declares,
+//! run against real nodes and snapshot-tested stage by stage. Adding a
+//! scenario file adds its tests; nothing here names a scenario.
+//!
+//! Snapshots live in `tests/snapshots/`, one per scenario × platform ×
+//! backend × stage: the symptom (normalised error text), the diagnosis
+//! (finding codes and evidence), the plan (and what `fix --apply` did) and
+//! the verification. Review changes with `cargo insta review`; under
+//! `CI=true` a new or changed snapshot fails.
+
+use harness::outcome::Outcome;
+use harness::runner::{self, Keep, RunOptions};
+use harness::scenario::{self, Scenario, Stage};
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// No scenario may hang CI: past this, the run fails and its node is dropped.
+const SCENARIO_DEADLINE: Duration = Duration::from_secs(20 * 60);
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let scenarios = match scenario::load_dir(&root().join("scenarios")) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(101);
+        }
+    };
+    let mut trials = Vec::new();
+    for s in scenarios {
+        for &platform in &s.platforms {
+            for &backend in &s.backends {
+                let s = s.clone();
+                let name = format!("{}::{platform}::{backend}", s.name);
+                trials.push(Trial::test(name, move || run_one(&s, platform, backend)).with_kind(backend.name()));
+            }
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// Builds the workspace's netdoctor once, so the scenarios test this tree's doctor.
+fn doctor() -> Result<PathBuf, Failed> {
+    static DOCTOR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    DOCTOR
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("REPRO_DOCTOR") {
+                return Ok(PathBuf::from(p));
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--quiet", "-p", "doctor", "--bin", "netdoctor"])
+                .current_dir(root())
+                .status()
+                .map_err(|e| format!("cannot run cargo to build netdoctor: {e}"))?;
+            if !status.success() {
+                return Err("`cargo build -p doctor --bin netdoctor` failed".into());
+            }
+            harness::doctor_cli::default_doctor().map_err(|e| format!("{e:#}"))
+        })
+        .clone()
+        .map_err(Failed::from)
+}
+
+fn run_one(s: &Scenario, platform: harness::platform::Platform, backend: harness::platform::NodeBackend) -> Result<(), Failed> {
+    let opts = RunOptions {
+        doctor: s.doctor.clone().map(Ok).unwrap_or_else(doctor)?,
+        keep: Keep::Never,
+        stop_after: None,
+        transcript_dir: root().join("target/repro/transcripts"),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let outcome = rt.block_on(async {
+        let mut quiet = |_e| {};
+        match tokio::time::timeout(SCENARIO_DEADLINE, runner::run(s, platform, backend, &opts, &mut quiet)).await {
+            Ok(r) => r.map_err(|e| Failed::from(e.to_string())),
+            Err(_) => Err(Failed::from(format!("{} did not finish within {} min", s.name, SCENARIO_DEADLINE.as_secs() / 60))),
+        }
+    })?;
+    snapshot(&outcome);
+    Ok(())
+}
+
+/// One snapshot per stage a reader cares about, named
+/// `SCENARIO@PLATFORM-BACKEND.STAGE`.
+fn snapshot(o: &Outcome) {
+    #[derive(Serialize)]
+    struct Header<'a, T: Serialize> {
+        scenario: &'a str,
+        summary: &'a str,
+        source: &'a str,
+        node: String,
+        #[serde(flatten)]
+        body: T,
+    }
+    #[derive(Serialize)]
+    struct Steps<'a> {
+        steps: Vec<&'a harness::outcome::StepReport>,
+    }
+    let steps = |stages: &[Stage]| Steps {
+        steps: stages.iter().filter_map(|st| o.stage(*st)).flat_map(|r| r.steps.iter()).collect(),
+    };
+    let node = format!("{} {}", o.platform, o.backend);
+    let parts = [
+        ("symptom", steps(&[Stage::Fault, Stage::Symptom])),
+        ("diagnosis", steps(&[Stage::Diagnose])),
+        ("plan", steps(&[Stage::Remediate])),
+        ("verification", steps(&[Stage::Verify])),
+    ];
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("tests/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| {
+        for (part, body) in parts {
+            if body.steps.is_empty() {
+                continue;
+            }
+            let name = format!("{}@{}-{}.{part}", o.scenario, o.platform, o.backend);
+            let header = Header { scenario: &o.scenario, summary: &o.summary, source: &o.source, node: node.clone(), body };
+            insta::assert_yaml_snapshot!(name, header);
+        }
+    });
+}
