@@ -46,25 +46,12 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-/// Builds the workspace's netdoctor once, so the scenarios test this tree's doctor.
+/// The workspace's netdoctor, built once (`cargo test` sets `$CARGO`), so
+/// the scenarios test this tree's doctor; `REPRO_DOCTOR` tests another build.
 fn doctor() -> Result<PathBuf, Failed> {
     static DOCTOR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     DOCTOR
-        .get_or_init(|| {
-            if let Some(p) = std::env::var_os("REPRO_DOCTOR") {
-                return Ok(PathBuf::from(p));
-            }
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .args(["build", "--quiet", "-p", "doctor", "--bin", "netdoctor"])
-                .current_dir(root())
-                .status()
-                .map_err(|e| format!("cannot run cargo to build netdoctor: {e}"))?;
-            if !status.success() {
-                return Err("`cargo build -p doctor --bin netdoctor` failed".into());
-            }
-            harness::doctor_cli::default_doctor().map_err(|e| format!("{e:#}"))
-        })
+        .get_or_init(|| harness::doctor_cli::default_doctor().map_err(|e| format!("{e:#}")))
         .clone()
         .map_err(Failed::from)
 }

@@ -406,10 +406,10 @@ impl Parser {
             let old = fw.version.as_deref().is_some_and(|v| v.starts_with("0.") && !v.starts_with("0.6") && !v.starts_with("0.7") && !v.starts_with("0.8") && !v.starts_with("0.9"));
             if old || ipt.nft_tables.is_none() {
                 fw.backend = Some("iptables".into());
-                fw.backend_source = Some("default (no FirewallBackend key; nft unavailable or firewalld < 0.6)".into());
+                fw.backend_source = Some("default: no FirewallBackend key, and no nft or firewalld < 0.6".into());
             } else {
                 fw.backend = Some("nftables".into());
-                fw.backend_source = Some("default (no FirewallBackend key, firewalld >= 0.6)".into());
+                fw.backend_source = Some("default: no FirewallBackend key, firewalld >= 0.6".into());
             }
         }
         fw
@@ -440,6 +440,8 @@ impl Parser {
             }
         }
         d.journal = self.any("docker.journal").map(|s| s.out.clone()).unwrap_or_default();
+        d.journal_markers = self.any("docker.journal-markers").filter(|s| s.rc == 0 || !s.out.is_empty()).map(|s| s.out.clone());
+        d.created = self.ok_quiet("docker.created").map(|l| l.into_iter().filter(|n| !n.trim().is_empty()).collect());
         if let Some(lines) = self.ok_quiet("docker.containers") {
             let mut cs = Vec::new();
             for (i, l) in lines.iter().enumerate() {

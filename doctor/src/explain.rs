@@ -17,30 +17,31 @@ pub struct Cause {
     pub confirm: Vec<String>,
 }
 
-/// (code, phrase, weight). Phrases match case-insensitively, whitespace-folded.
+/// (code, phrase, weight). Phrases match case-insensitively, whitespace-folded,
+/// and are reported as written here.
 /// The same text often fits several incidents; weights encode which one is
 /// most likely (e.g. `CHAIN_ADD failed` is a kernel symptom first: seed 004).
 const PHRASES: &[(&str, &str, f64)] = &[
     // C: stale kernel (DESIGN.md section 1-C and 2, seed 004)
     (codes::STALE_KERNEL, "not found in directory /lib/modules", 0.6),
-    (codes::STALE_KERNEL, "table does not exist (do you need to insmod?)", 0.45),
+    (codes::STALE_KERNEL, "Table does not exist (do you need to insmod?)", 0.45),
     (codes::STALE_KERNEL, "revision 0 not supported, missing kernel module", 0.45),
-    (codes::STALE_KERNEL, "chain_add failed (no such file or directory)", 0.4),
-    (codes::STALE_KERNEL, "failed to initialize nft: protocol not supported", 0.4),
+    (codes::STALE_KERNEL, "CHAIN_ADD failed (No such file or directory)", 0.4),
+    (codes::STALE_KERNEL, "Failed to initialize nft: Protocol not supported", 0.4),
     (codes::STALE_KERNEL, "error initializing graphdriver", 0.3),
     (codes::STALE_KERNEL, "package not installed", 0.35),
     (codes::STALE_KERNEL, "your kernel needs to be upgraded", 0.1),
     (codes::KERNEL_MODULES_UNAVAILABLE, "missing kernel module", 0.3),
     (codes::KERNEL_MODULES_UNAVAILABLE, "do you need to insmod", 0.3),
     (codes::KERNEL_MODULES_UNAVAILABLE, "not found in directory", 0.3),
-    (codes::KERNEL_MODULES_UNAVAILABLE, "protocol not supported", 0.25),
-    (codes::KERNEL_MODULES_UNAVAILABLE, "chain_add failed", 0.25),
+    (codes::KERNEL_MODULES_UNAVAILABLE, "Protocol not supported", 0.25),
+    (codes::KERNEL_MODULES_UNAVAILABLE, "CHAIN_ADD failed", 0.25),
     (codes::KERNEL_MODULES_UNAVAILABLE, "package not installed", 0.2),
     (codes::KERNEL_MODULES_UNAVAILABLE, "error initializing graphdriver", 0.15),
     // A: firewalld flush (DESIGN.md 1-A, seed 000)
-    (codes::FIREWALLD_FLUSHED_CHAINS, "no chain/target/match by that name", 0.45),
+    (codes::FIREWALLD_FLUSHED_CHAINS, "No chain/target/match by that name", 0.45),
     (codes::FIREWALLD_FLUSHED_CHAINS, "driver failed programming external connectivity", 0.2),
-    (codes::FIREWALLD_FLUSHED_CHAINS, "-t nat -a docker", 0.15),
+    (codes::FIREWALLD_FLUSHED_CHAINS, "-t nat -A DOCKER", 0.15),
     (codes::FIREWALLD_FLUSHED_CHAINS, "firewall", 0.15),
     (codes::FIREWALLD_FLUSHED_CHAINS, "firewall-cmd --reload", 0.1),
     (codes::FIREWALLD_STARTED_AFTER_DOCKER, "firewall-cmd --reload", 0.25),
@@ -50,29 +51,30 @@ const PHRASES: &[(&str, &str, f64)] = &[
     (codes::IPTABLES_BACKEND_MISMATCH, "iptables-legacy tables present", 0.7),
     (codes::IPTABLES_BACKEND_MISMATCH, "update-alternatives", 0.3),
     (codes::IPTABLES_BACKEND_MISMATCH, "alternatives --config iptables", 0.1),
-    (codes::IPTABLES_BACKEND_MISMATCH, "no chain/target/match by that name", 0.3),
-    (codes::IPTABLES_BACKEND_MISMATCH, "chain_add failed", 0.2),
+    (codes::IPTABLES_BACKEND_MISMATCH, "No chain/target/match by that name", 0.3),
+    (codes::IPTABLES_BACKEND_MISMATCH, "CHAIN_ADD failed", 0.2),
     // Ports
     (codes::PORT_ALREADY_ALLOCATED, "port is already allocated", 0.8),
     (codes::PORT_ALREADY_ALLOCATED, "address already in use", 0.6),
     (codes::PORT_ALREADY_ALLOCATED, "driver failed programming external connectivity", 0.1),
-    (codes::PUBLISHED_PORT_WITHOUT_RULE, "connection refused", 0.3),
-    (codes::PUBLISHED_PORT_WITHOUT_RULE, "connection timed out", 0.25),
-    (codes::PUBLISHED_PORT_WITHOUT_RULE, "no route to host", 0.2),
+    (codes::PUBLISHED_PORT_WITHOUT_RULE, "Connection refused", 0.3),
+    (codes::PUBLISHED_PORT_WITHOUT_RULE, "Connection timed out", 0.25),
+    (codes::PUBLISHED_PORT_WITHOUT_RULE, "No route to host", 0.2),
     (codes::PUBLISHED_PORT_WITHOUT_RULE, "curl: (7)", 0.2),
     // Forwarding
-    (codes::IP_FORWARDING_DISABLED, "ipv4 forwarding is disabled", 0.8),
+    (codes::IP_FORWARDING_DISABLED, "IPv4 forwarding is disabled", 0.8),
     (codes::IP_FORWARDING_DISABLED, "ip_forward = 0", 0.5),
     (codes::IP_FORWARDING_DISABLED, "ip_forward=0", 0.5),
     // Reboot
-    (codes::REBOOT_PENDING, "system restart required", 0.7),
+    (codes::REBOOT_PENDING, "System restart required", 0.7),
     (codes::REBOOT_PENDING, "reboot-required", 0.6),
     // Daemon
-    (codes::DOCKER_DAEMON_FAILED, "failed to start daemon", 0.35),
-    (codes::DOCKER_DAEMON_FAILED, "failed to start docker application container engine", 0.4),
-    (codes::DOCKER_DAEMON_FAILED, "docker.service: failed with result", 0.35),
-    (codes::DOCKER_DAEMON_FAILED, "start request repeated too quickly", 0.3),
-    (codes::DOCKER_DAEMON_FAILED, "error initializing network controller", 0.2),
+    // The daemon failing is a symptom: a kernel or config cause found above outranks it.
+    (codes::DOCKER_DAEMON_FAILED, "failed to start daemon", 0.25),
+    (codes::DOCKER_DAEMON_FAILED, "Failed to start Docker Application Container Engine", 0.4),
+    (codes::DOCKER_DAEMON_FAILED, "docker.service: Failed with result", 0.35),
+    (codes::DOCKER_DAEMON_FAILED, "Start request repeated too quickly", 0.3),
+    (codes::DOCKER_DAEMON_FAILED, "Error initializing network controller", 0.1),
 ];
 
 /// Checks that would confirm a cause on the host.
@@ -120,7 +122,7 @@ pub fn classify(text: &str) -> Vec<Cause> {
     let t = fold(text);
     let mut causes: Vec<Cause> = Vec::new();
     for (code, phrase, w) in PHRASES {
-        if !t.contains(phrase) {
+        if !t.contains(&fold(phrase)) {
             continue;
         }
         match causes.iter_mut().find(|c| c.code == *code) {

@@ -281,8 +281,14 @@ pub struct Docker {
     pub manages_iptables: bool,
     /// Last lines of the docker unit's journal.
     pub journal: Vec<String>,
+    /// Start and `Firewalld:` lines of dockerd over the boot; `None` without journalctl.
+    #[serde(default)]
+    pub journal_markers: Option<Vec<String>>,
     /// Running containers; `None` when the daemon did not answer.
     pub containers: Option<Vec<Container>>,
+    /// Names of containers created but never started (a failed `docker run`).
+    #[serde(default)]
+    pub created: Option<Vec<String>>,
 }
 
 /// Network sysctls.

@@ -42,7 +42,12 @@ enum Cmd {
         /// local | docker:CONTAINER | ssh:USER@HOST | cmd:COMMAND
         #[arg(long, default_value = "local")]
         target: Transport,
+        /// Parse saved probe output (from `netdoctor probe-script | sh`) instead of running the probe.
+        #[arg(long, conflicts_with = "target")]
+        probe_output: Option<PathBuf>,
     },
+    /// Print the probe script, to run by hand where netdoctor cannot reach.
+    ProbeScript,
     /// Print the remediation plan; with --apply run it, re-collect and report.
     Fix {
         /// local | docker:CONTAINER | ssh:USER@HOST | cmd:COMMAND
@@ -127,9 +132,21 @@ fn run(cli: Cli) -> Result<i32, Error> {
             }
             Ok(Summary::of(&findings).exit_code())
         }
-        Cmd::Collect { target } => {
-            let f = doctor::collect(&target)?;
+        Cmd::Collect { target, probe_output } => {
+            let f = match probe_output {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .map_err(|e| Error::Other(format!("probe output {}: cannot read: {e}", p.display())))?;
+                    doctor::collect::parse_probe(&text, &format!("file:{}", p.file_name().unwrap_or_default().to_string_lossy()))
+                        .map_err(|e| Error::Other(format!("probe output {}: {e}", p.display())))?
+                }
+                None => doctor::collect(&target)?,
+            };
             println!("{}", json(&f));
+            Ok(0)
+        }
+        Cmd::ProbeScript => {
+            print!("{}", doctor::collect::PROBE_SCRIPT);
             Ok(0)
         }
         Cmd::Fix { target, facts, apply, yes, allow_reboot, format } => {

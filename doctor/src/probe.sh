@@ -94,7 +94,7 @@ f_builtin() {
 f_modprobe() {
     have modprobe || { echo "modprobe-missing"; return 0; }
     [ -d "/lib/modules/$(uname -r)" ] || { echo "tree-missing /lib/modules/$(uname -r)"; return 0; }
-    for m in ip_tables iptable_nat iptable_filter nf_nat nf_conntrack xt_MASQUERADE xt_addrtype xt_conntrack nf_tables nft_chain_nat br_netfilter bridge veth overlay; do
+    for m in ip_tables iptable_nat iptable_filter nf_nat nf_conntrack xt_MASQUERADE ipt_MASQUERADE xt_addrtype xt_conntrack nf_tables nft_chain_nat br_netfilter bridge veth overlay; do
         out=$(modprobe -n -v "$m" 2>&1 | head -n 1); rc=$?
         modprobe -n "$m" >/dev/null 2>&1; rc=$?
         echo "$m $rc $out"
@@ -146,6 +146,14 @@ f_fwconf() {
 
 f_daemonjson() { cat /etc/docker/daemon.json; }
 
+# Start markers and firewalld messages of dockerd over the whole boot: they
+# tell whether dockerd connected to firewalld, however long the journal is.
+f_journal_markers() {
+    have journalctl || return 1
+    journalctl -u docker.service -b --no-pager -o short-iso 2>/dev/null |
+        grep -E 'Starting (docker|Docker)|Started (docker|Docker)|msg="Firewalld:' | tail -n 40
+}
+
 # Running containers and what they publish, from docker inspect.
 f_containers() {
     ids=$(docker ps -q --no-trunc) || return 1
@@ -195,11 +203,13 @@ nd unit.firewalld systemctl show firewalld.service -p LoadState -p ActiveState -
 ( nd docker.version docker version --format '{{.Server.Version}}'
   nd docker.info docker info --format '{{.LiveRestoreEnabled}}|{{.Containers}}|{{.ContainersRunning}}|{{.Driver}}' ) &
 ND_J1=$!
-( ndf docker.containers f_containers ) &
+( ndf docker.containers f_containers
+  nd docker.created docker ps -a --filter status=created --format '{{.Names}}' ) &
 ND_J2=$!
 ( if [ "$(systemctl is-active firewalld 2>/dev/null)" = active ]; then f_firewalld_group; fi ) &
 ND_J3=$!
-( nd docker.journal journalctl -u docker.service -n 150 --no-pager -o short-iso ) &
+( nd docker.journal journalctl -u docker.service -n 150 --no-pager -o short-iso
+  ndf docker.journal-markers f_journal_markers ) &
 ND_J4=$!
 ( ndf modprobe f_modprobe ) &
 ND_J5=$!
@@ -219,7 +229,7 @@ nd nft.tables nft list tables
 nd listen ss -tln
 
 wait $ND_J1 $ND_J2 $ND_J3 $ND_J4 $ND_J5 2>/dev/null
-ND_NAMES="$ND_NAMES docker.version docker.info docker.containers fw.dbus-version fw.dbus-state fw.dbus-default-zone fw.dbus-active-zones fw.cmd-state fw.cmd-version fw.cmd-default-zone fw.cmd-active-zones docker.journal modprobe"
+ND_NAMES="$ND_NAMES docker.version docker.info docker.containers docker.created fw.dbus-version fw.dbus-state fw.dbus-default-zone fw.dbus-active-zones fw.cmd-state fw.cmd-version fw.cmd-default-zone fw.cmd-active-zones docker.journal docker.journal-markers modprobe"
 
 # --- emit ---------------------------------------------------------------
 echo "@@ND probe version=1"

@@ -152,8 +152,11 @@ pub fn plan_human(target: &str, findings: &[Finding], color: bool) -> String {
     for (i, s) in plan.iter().enumerate() {
         step_text(&p, &mut out, i + 1, s, "  ");
     }
+    if plan.iter().any(|s| s.needs != Needs::Nothing) {
+        out.push('\n');
+    }
     if plan.iter().any(|s| s.needs == Needs::Yes) {
-        out.push_str("\nsteps marked [needs --yes] stop running containers: add --yes to run them\n");
+        out.push_str("steps marked [needs --yes] stop running containers: add --yes to run them\n");
     }
     if plan.iter().any(|s| s.needs == Needs::AllowReboot) {
         out.push_str("steps marked [needs --allow-reboot] reboot the host: add --allow-reboot to run them\n");

@@ -110,6 +110,20 @@ pub async fn remove(docker: &Docker, resources: &[Owned]) -> Result<()> {
     first_err.map_or(Ok(()), Err)
 }
 
+/// True when the resource still exists on the engine.
+pub async fn exists(docker: &Docker, r: &Owned) -> Result<bool> {
+    let res = match r.kind {
+        Kind::Container => docker.inspect_container(&r.name, None).await.map(|_| ()),
+        Kind::Volume => docker.inspect_volume(&r.name).await.map(|_| ()),
+        Kind::Network => docker.inspect_network(&r.name, None).await.map(|_| ()),
+    };
+    match res {
+        Ok(()) => Ok(true),
+        Err(e) if crate::docker::is_not_found(&e) => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("inspecting {:?} {}", r.kind, r.name)),
+    }
+}
+
 /// [`remove`] from synchronous code (`Drop`, signal handlers): runs on a
 /// private runtime in its own thread, so it works while the caller's
 /// runtime is shutting down or unwinding from a panic.

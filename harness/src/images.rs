@@ -30,6 +30,9 @@ pub enum RootfsBuilder {
     /// `mmdebstrap` from the host's apt sources (Debian and derivatives).
     #[default]
     Mmdebstrap,
+    /// `docker build` of the recipe directory's `Dockerfile` (the real
+    /// CentOS 7 image, from `centos:7`; see [`crate::centos`]).
+    Dockerfile,
 }
 
 /// A node image recipe, as written in `images/<name>/recipe.toml`.
@@ -67,6 +70,9 @@ pub struct Recipe {
     pub dir: PathBuf,
 }
 
+/// Dockerfile instructions the engine accepts in `docker import --change`.
+const IMPORT_CHANGES: [&str; 9] = ["CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME", "WORKDIR"];
+
 fn default_variant() -> String {
     "minbase".to_string()
 }
@@ -80,9 +86,14 @@ pub fn images_dir() -> PathBuf {
 }
 
 impl Recipe {
-    /// Loads the recipe of a platform from `images/<platform>/recipe.toml`.
+    /// Loads the recipe of a platform from `images/<platform>/recipe.toml`
+    /// (for CentOS 7, `images/centos7/{real,emulated}/`, chosen by [`crate::centos`]).
     pub fn load(platform: Platform) -> Result<Recipe> {
-        Recipe::load_dir(&images_dir().join(platform.name()))
+        let dir = match platform {
+            Platform::Centos7 => crate::centos::recipe_dir()?,
+            _ => images_dir().join(platform.name()),
+        };
+        Recipe::load_dir(&dir)
     }
 
     /// Loads the recipe in `dir` (which holds `recipe.toml`).
@@ -93,7 +104,11 @@ impl Recipe {
         let mut r: Recipe = toml::from_str(&text)
             .with_context(|| format!("invalid image recipe {}", file.display()))?;
         let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if r.name != dir_name {
+        // A platform with several recipes nests them (images/centos7/real is
+        // `centos7`, images/centos7/emulated is `centos7-emulated`).
+        let parent = dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let nested_ok = Platform::parse(&parent).is_some() && (r.name == parent || r.name == format!("{parent}-{dir_name}"));
+        if r.name != dir_name && !nested_ok {
             bail!(
                 "{}: field `name` is {:?} but the recipe lives in directory {:?}; make them equal",
                 file.display(),
@@ -103,6 +118,16 @@ impl Recipe {
         }
         if r.packages.is_empty() {
             bail!("{}: field `packages` is empty; list at least systemd-sysv", file.display());
+        }
+        for c in &r.changes {
+            let instr = c.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            if !IMPORT_CHANGES.contains(&instr.as_str()) {
+                bail!(
+                    "{}: field `changes` has {c:?}, but an import accepts only {}",
+                    file.display(),
+                    IMPORT_CHANGES.join(", ")
+                );
+            }
         }
         r.dir = dir.to_path_buf();
         Ok(r)
@@ -124,33 +149,62 @@ impl Recipe {
         let mut h = Sha256::new();
         h.update(BUILD_LOGIC_VERSION.as_bytes());
         for rel in files {
-            let p = self.dir.join(&rel);
-            let meta = std::fs::symlink_metadata(&p).with_context(|| format!("reading {}", p.display()))?;
-            h.update(rel.to_string_lossy().as_bytes());
-            h.update([0]);
-            if meta.file_type().is_symlink() {
-                h.update(b"L");
-                h.update(std::fs::read_link(&p)?.to_string_lossy().as_bytes());
-            } else {
-                use std::os::unix::fs::PermissionsExt;
-                h.update(if meta.permissions().mode() & 0o111 != 0 { b"X" } else { b"F" });
-                h.update(std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?);
-            }
-            h.update([0]);
+            hash_file(&mut h, &self.dir, &rel)?;
         }
         Ok(format!("{:x}", h.finalize()))
     }
 
-    /// The engine tag of the image this recipe builds:
-    /// `repro/<name>:<first 12 hex digits of the hash>`.
+    /// SHA-256 (hex) of what the container image depends on: the recipe
+    /// without its `[vm]` table, parsed (so comments and layout do not
+    /// count), plus the overlay tree and the build logic version. Editing
+    /// VM settings does not rebuild the container image.
+    pub fn container_hash(&self) -> Result<String> {
+        let file = self.dir.join("recipe.toml");
+        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("invalid {}", file.display()))?;
+        table.remove("vm");
+        let mut h = Sha256::new();
+        h.update(BUILD_LOGIC_VERSION.as_bytes());
+        h.update(toml::to_string(&table).context("re-serializing the recipe")?.as_bytes());
+        if let Some(o) = self.overlay_dir() {
+            let mut files = Vec::new();
+            walk(&o, &o, &mut files)?;
+            files.sort();
+            for rel in files {
+                hash_file(&mut h, &o, &rel)?;
+            }
+        }
+        Ok(format!("{:x}", h.finalize()))
+    }
+
+    /// The engine tag of the container image this recipe builds:
+    /// `repro/<name>:<first 12 hex digits of the container hash>`.
     pub fn tag(&self) -> Result<String> {
-        Ok(format!("{}:{}", self.repo(), &self.hash()?[..12]))
+        Ok(format!("{}:{}", self.repo(), &self.container_hash()?[..12]))
     }
 
     /// The repository part of the tag, `repro/<name>`.
     pub fn repo(&self) -> String {
         format!("repro/{}", self.name)
     }
+}
+
+/// Feeds one file (path, kind, executable bit, content or link target).
+fn hash_file(h: &mut Sha256, root: &Path, rel: &Path) -> Result<()> {
+    let p = root.join(rel);
+    let meta = std::fs::symlink_metadata(&p).with_context(|| format!("reading {}", p.display()))?;
+    h.update(rel.to_string_lossy().as_bytes());
+    h.update([0]);
+    if meta.file_type().is_symlink() {
+        h.update(b"L");
+        h.update(std::fs::read_link(&p)?.to_string_lossy().as_bytes());
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        h.update(if meta.permissions().mode() & 0o111 != 0 { b"X" } else { b"F" });
+        h.update(std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?);
+    }
+    h.update([0]);
+    Ok(())
 }
 
 /// Lists files and symlinks under `dir`, relative to `root`.
@@ -189,6 +243,11 @@ pub async fn build(docker: &Docker, recipe: &Recipe, force: bool) -> Result<Buil
         return Ok(BuildReport { tag, cached: true, duration: start.elapsed() });
     }
     tracing::info!("image {tag}: building from {}", recipe.dir.display());
+    if recipe.builder == RootfsBuilder::Dockerfile {
+        crate::centos::build_real(recipe, &tag).await?;
+        tracing::info!("image {tag}: built in {:.1} s", start.elapsed().as_secs_f64());
+        return Ok(BuildReport { tag, cached: false, duration: start.elapsed() });
+    }
     let tmp = tempfile::Builder::new().prefix("repro-image-").tempdir().context("creating a temp dir for the rootfs")?;
     let tar = tmp.path().join("rootfs.tar");
     run_mmdebstrap(recipe, &tar).await?;
@@ -220,6 +279,18 @@ pub async fn ensure_image(platform: Platform) -> Result<String> {
     Ok(report.with_context(|| format!("building the {platform} node image"))?.tag)
 }
 
+/// What reports call a node running `image`: the name of the recipe that
+/// built it (its `org.repro.recipe` label, e.g. `centos7-emulated`), or the
+/// platform's name for an image no recipe built.
+pub async fn node_label(docker: &Docker, platform: Platform, image: &str) -> Result<String> {
+    let info = docker.inspect_image(image).await.with_context(|| format!("inspecting image {image}"))?;
+    let recipe = info.config.and_then(|c| c.labels).and_then(|mut l| l.remove("org.repro.recipe"));
+    Ok(match recipe {
+        Some(r) if r.starts_with(platform.name()) => r,
+        _ => platform.name().to_string(),
+    })
+}
+
 async fn image_exists(docker: &Docker, tag: &str) -> Result<bool> {
     match docker.inspect_image(tag).await {
         Ok(_) => Ok(true),
@@ -248,7 +319,9 @@ fn lock_file(path: &Path) -> Result<std::fs::File> {
 
 /// Builds the rootfs tarball with mmdebstrap, streaming its log to tracing.
 async fn run_mmdebstrap(recipe: &Recipe, out: &Path) -> Result<()> {
-    let RootfsBuilder::Mmdebstrap = recipe.builder;
+    if recipe.builder != RootfsBuilder::Mmdebstrap {
+        bail!("{}: builder {:?} does not build with mmdebstrap", recipe.dir.join("recipe.toml").display(), recipe.builder);
+    }
     let mut args = vec![format!("--variant={}", recipe.variant), format!("--include={}", recipe.packages.join(","))];
     if let Some(o) = recipe.overlay_dir() {
         args.push(format!("--customize-hook=sync-in {} /", o.display()));
@@ -308,7 +381,7 @@ async fn import(docker: &Docker, recipe: &Recipe, tar: &Path, tag: &str) -> Resu
     changes.push(format!(
         "LABEL org.repro.recipe={} org.repro.recipe-hash={}",
         recipe.name,
-        recipe.hash()?
+        recipe.container_hash()?
     ));
     let opts = CreateImageOptionsBuilder::new()
         .from_src("-")
@@ -366,6 +439,14 @@ mod tests {
         std::fs::write(dir.join("overlay/etc/f"), "2").unwrap();
         let h3 = Recipe::load_dir(&dir).unwrap().hash().unwrap();
         assert!(h1 != h2 && h2 != h3 && h1 != h3);
+        let t1 = Recipe::load_dir(&dir).unwrap().tag().unwrap();
+        // Comments and the [vm] table do not change the container image.
+        std::fs::write(dir.join("recipe.toml"), "name='x' # c\nsuite='bookworm'\npackages=['a']\n[vm]\nfree_mib=1\n").unwrap();
+        assert_eq!(Recipe::load_dir(&dir).unwrap().tag().unwrap(), t1);
+        std::fs::write(dir.join("recipe.toml"), "name='x'\nsuite='bookworm'\npackages=['a','b']\n").unwrap();
+        assert_ne!(Recipe::load_dir(&dir).unwrap().tag().unwrap(), t1);
+        std::fs::write(dir.join("overlay/etc/f"), "3").unwrap();
+        assert_ne!(Recipe::load_dir(&dir).unwrap().tag().unwrap(), t1);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod platform;
 pub mod node;
 pub mod docker;
 pub mod images;
+pub mod centos;
 pub mod gc;
 pub mod bench;
 pub mod http_probe;

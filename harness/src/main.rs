@@ -20,6 +20,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// List the scenarios with the platforms and backends they run on.
+    List(cmd::list::ListArgs),
+    /// Run a scenario end to end: create, prepare, fault, symptom, diagnose, remediate, verify.
+    Run(cmd::run::RunArgs),
     /// Build or inspect node images (offline, from images/<platform>/).
     #[command(subcommand)]
     Images(cmd::images::ImagesCommand),
@@ -33,6 +37,8 @@ enum Command {
 
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::List(a) => cmd::list::run(a).await,
+        Command::Run(a) => cmd::run::run(a).await,
         Command::Images(c) => cmd::images::run(c).await,
         Command::Shell(a) => cmd::shell::run(a).await,
         Command::Gc(a) => cmd::gc::run(a).await,

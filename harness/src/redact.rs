@@ -15,6 +15,8 @@ pub fn redact(text: &str, node_addr: Option<&str>) -> String {
             // Container and image ids, full and short.
             (r"\b[0-9a-f]{64}\b", "[id]"),
             (r"\b[0-9a-f]{12}\b", "[id]"),
+            // Uptime-based times, e.g. firewalld's "monotonic 1448.52s".
+            (r"\b\d+\.\d+s\b", "[secs]"),
             // Process ids in journal lines: dockerd[1234].
             (r"\[\d+\]:", "[pid]:"),
         ]
@@ -43,6 +45,7 @@ mod tests {
         assert!(r.contains("on endpoint web8893 ([id])"), "{r}");
         assert!(r.contains("172.17.0.2:80"), "inner addresses are stable and kept: {r}");
         assert_eq!(redact("reach 172.18.0.2:8893 at 2026-11-23 01:02:03 UTC", Some("172.18.0.2")), "reach [node-ip]:8893 at [time]");
+        assert_eq!(redact("AFTER dockerd (monotonic 1448.52s vs dockerd 1448.15s)", None), "AFTER dockerd (monotonic [secs] vs dockerd [secs])");
         assert_eq!(redact("Dec 13 09:22:20 localhost dockerd[352906]: failed", None), "[time] localhost dockerd[pid]: failed");
     }
 }

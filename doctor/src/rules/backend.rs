@@ -135,8 +135,8 @@ fn dnat_matches(f: &Facts, b: Backend) -> usize {
 
 /// iptables-backend-mismatch.
 pub fn mismatch(f: &Facts) -> Option<Finding> {
-    if !f.docker.manages_iptables {
-        return None;
+    if !f.docker.manages_iptables || super::firewalld::flushed(f) {
+        return None; // a flush, not a swap, explains the missing chains
     }
     let ipt = &f.iptables;
     let cur = ipt.current_backend?;

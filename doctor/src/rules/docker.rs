@@ -28,8 +28,12 @@ pub fn daemon_failed(f: &Facts) -> Option<Finding> {
         }
     }
     let stale = crate::rules::stale_kernel_evidence(f);
+    // Facts beat phrases: the same iptables errors mean a stale kernel only
+    // when the running kernel's module tree is really gone.
     let cause = if stale.is_some() {
         codes::STALE_KERNEL.to_string()
+    } else if top.is_some_and(|c| c.code == codes::STALE_KERNEL) || !crate::rules::unavailable_modules(f).is_empty() {
+        codes::KERNEL_MODULES_UNAVAILABLE.to_string()
     } else {
         top.map(|c| c.code.clone()).unwrap_or_else(|| codes::UNKNOWN.to_string())
     };

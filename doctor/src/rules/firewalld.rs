@@ -2,7 +2,7 @@
 
 use super::{journal_since_last_start, restart_docker_step, sources_read, unit_line};
 use crate::facts::*;
-use crate::finding::{codes, Finding, Severity};
+use crate::finding::{codes, Finding, Needs, Severity, Step};
 
 /// Seconds between two monotonic stamps, for evidence lines.
 fn secs(us: u64) -> String {
@@ -37,28 +37,83 @@ fn firewalld_line(f: &Facts) -> Option<String> {
     Some(s)
 }
 
-/// firewalld-flushed-chains: dockerd runs but its chains are in no backend.
-pub fn flushed_chains(f: &Facts) -> Option<Finding> {
+/// Whether dockerd connected to firewalld when it started: it then logs
+/// `Firewalld: ...` and re-applies its rules after every reload or restart of
+/// firewalld (seen on Docker 20.10), so firewalld's start order is harmless.
+/// `None` when the journal could not be read.
+fn docker_subscribed(f: &Facts) -> Option<bool> {
+    let is_fw = |l: &String| l.contains("msg=\"Firewalld:");
+    if let Some(m) = &f.docker.journal_markers {
+        let start = m.iter().rposition(|l| l.contains("Starting docker") || l.contains("Starting Docker")).unwrap_or(0);
+        return Some(m[start..].iter().any(is_fw));
+    }
+    let j = journal_since_last_start(&f.docker);
+    if j.is_empty() { None } else { Some(j.iter().any(is_fw)) }
+}
+
+/// firewalld (iptables backend) became active after dockerd, which is not subscribed.
+fn unsubscribed_late_firewalld(f: &Facts) -> bool {
+    f.firewalld.is_running()
+        && f.firewalld.uses_iptables_backend()
+        && start_order(f).is_some_and(|(fw, dk)| fw > dk)
+        && docker_subscribed(f) == Some(false)
+}
+
+/// Whether Docker's chains are missing from the backend `iptables` uses
+/// because they were flushed: gone from every backend, or firewalld's late
+/// start explains the absence (copies elsewhere are then stale leftovers).
+pub(crate) fn flushed(f: &Facts) -> bool {
     if !f.docker.is_running() || !f.docker.manages_iptables {
+        return false;
+    }
+    let Some(cur) = f.iptables.current_backend else { return false };
+    // Judge only on known facts: the backend `iptables` uses must have been read.
+    let Some(rules) = f.iptables.rules(cur) else { return false };
+    if rules.has_docker_chains() {
+        return false;
+    }
+    f.iptables.backends_with_docker_chains().is_empty() || unsubscribed_late_firewalld(f)
+}
+
+/// firewalld-flushed-chains: dockerd runs but its chains are gone.
+pub fn flushed_chains(f: &Facts) -> Option<Finding> {
+    if !flushed(f) {
         return None;
     }
     let cur = f.iptables.current_backend?;
-    // Judge only on known facts: the backend `iptables` uses must have been read.
-    f.iptables.rules(cur)?;
-    if !f.iptables.backends_with_docker_chains().is_empty() {
-        return None;
-    }
-    let mut ev = vec![
-        unit_line("docker.service", f.docker.unit.as_ref()),
-        format!(
+    let mut ev = vec![unit_line("docker.service", f.docker.unit.as_ref())];
+    let elsewhere = f.iptables.rules(cur.other()).filter(|r| r.has_docker_chains());
+    match elsewhere {
+        None => ev.push(format!(
             "Docker's chains (nat DOCKER, filter DOCKER/DOCKER-USER/DOCKER-ISOLATION-*) are absent from {}",
             sources_read(f)
-        ),
-    ];
+        )),
+        Some(r) => {
+            ev.push(format!(
+                "Docker's chains are absent from {}, the backend `iptables` uses",
+                f.iptables.rules(cur).map(|r| r.tool.as_str()).unwrap_or("?")
+            ));
+            ev.push(format!("stale copies from an earlier backend remain in {}: {}", r.tool, r.docker_chains().join(", ")));
+        }
+    }
     ev.extend(firewalld_line(f));
     for l in journal_since_last_start(&f.docker) {
         if l.contains("No chain/target/match by that name") {
             ev.push(format!("docker journal: {}", l.trim()));
+        }
+    }
+    let mut plan = vec![restart_docker_step(
+        f,
+        "dockerd recreates its chains and every running container's DNAT rules at start, and, with firewalld already running, subscribes to firewalld's reloads",
+    )];
+    if let Some(r) = elsewhere {
+        for (cmd, summary) in super::cleanup_commands(r, cur.other(), false) {
+            plan.push(Step {
+                command: cmd,
+                why: format!("remove only Docker's stale leftovers from the {} backend ({summary}); the admin's own rules there stay", cur.other().name()),
+                disrupts: "nothing: these rules belong to no running Docker".into(),
+                needs: Needs::Nothing,
+            });
         }
     }
     Some(Finding {
@@ -66,10 +121,7 @@ pub fn flushed_chains(f: &Facts) -> Option<Finding> {
         severity: Severity::Incident,
         title: "Docker's iptables chains were flushed (firewalld started or reloaded after dockerd): `docker run -p` fails with `No chain/target/match by that name`".into(),
         evidence: ev,
-        plan: vec![restart_docker_step(
-            f,
-            "dockerd recreates its chains and every running container's DNAT rules at start, and, with firewalld already running, subscribes to firewalld's reloads",
-        )],
+        plan,
     })
 }
 
@@ -82,19 +134,12 @@ pub fn started_after_docker(f: &Facts) -> Option<Finding> {
         return None; // the nftables backend keeps to its own table
     }
     let (fw, dk) = start_order(f)?;
-    if fw <= dk {
+    // Unknown subscription (no journal): do not cry wolf.
+    if fw <= dk || docker_subscribed(f) != Some(false) {
         return None; // dockerd started with firewalld up: it is subscribed to reloads
     }
-    if f.iptables.backends_with_docker_chains().is_empty() {
+    if flushed(f) {
         return None; // already flushed: firewalld-flushed-chains says so
-    }
-    // dockerd talks to firewalld (and logs `Firewalld: ...`) only when it
-    // connected at start; then it re-applies its rules after every reload or
-    // restart of firewalld (seen on Docker 20.10), so the order is harmless.
-    let subscribed: Vec<&String> =
-        journal_since_last_start(&f.docker).iter().filter(|l| l.contains("msg=\"Firewalld:")).collect();
-    if !subscribed.is_empty() {
-        return None;
     }
     Some(Finding {
         code: codes::FIREWALLD_STARTED_AFTER_DOCKER.into(),

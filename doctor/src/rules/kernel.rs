@@ -42,7 +42,7 @@ pub fn stale_kernel(f: &Facts) -> Option<Finding> {
     let mut ev = stale_kernel_evidence(f)?;
     // Symptoms, quoted so the reader recognises them.
     for l in journal_since_last_start(&f.docker) {
-        if explain::classify(l).first().is_some_and(|c| c.code == codes::STALE_KERNEL) {
+        if explain::classify(l).iter().any(|c| c.code == codes::STALE_KERNEL) {
             ev.push(format!("symptom in docker journal: {}", l.trim()));
         }
     }
@@ -99,12 +99,54 @@ pub fn reboot_pending(f: &Facts) -> Option<Finding> {
     })
 }
 
-/// Modules Docker's networking needs, per backend in use.
-fn needed(b: Option<Backend>) -> &'static [&'static str] {
+/// Modules Docker's networking needs, per backend in use. Each entry lists
+/// alternative names: kernel 3.10 (CentOS 7) calls MASQUERADE `ipt_MASQUERADE`.
+fn needed(b: Option<Backend>) -> &'static [&'static [&'static str]] {
     match b {
-        Some(Backend::Nft) => &["nf_tables", "nft_chain_nat", "nf_nat", "xt_MASQUERADE", "xt_addrtype", "bridge", "veth"],
-        _ => &["ip_tables", "iptable_nat", "iptable_filter", "nf_nat", "xt_MASQUERADE", "xt_addrtype", "bridge", "veth"],
+        Some(Backend::Nft) => &[
+            &["nf_tables"],
+            &["nft_chain_nat", "nft_chain_nat_ipv4"],
+            &["nf_nat"],
+            &["xt_MASQUERADE", "ipt_MASQUERADE"],
+            &["xt_addrtype"],
+            &["bridge"],
+            &["veth"],
+        ],
+        _ => &[
+            &["ip_tables"],
+            &["iptable_nat"],
+            &["iptable_filter"],
+            &["nf_nat"],
+            &["xt_MASQUERADE", "ipt_MASQUERADE"],
+            &["xt_addrtype"],
+            &["bridge"],
+            &["veth"],
+        ],
     }
+}
+
+/// Modules of `needed` that are neither built in, loaded nor loadable.
+pub(crate) fn unavailable_modules(f: &Facts) -> Vec<ModprobeCheck> {
+    let k = &f.kernel;
+    let Some(checks) = k.modprobe.as_ref() else { return vec![] };
+    let loaded = k.loaded_modules.clone().unwrap_or_default();
+    let builtin = k.builtin_modules.clone().unwrap_or_default();
+    let available = |m: &str| {
+        loaded.iter().any(|l| l == m)
+            || builtin.iter().any(|b| b == m)
+            || checks.iter().any(|c| c.module == m && c.ok)
+    };
+    let mut out = Vec::new();
+    for group in needed(f.iptables.current_backend) {
+        if group.iter().any(|m| available(m)) {
+            continue;
+        }
+        // Unknown to the probe (not in its modprobe list): not evidence.
+        if let Some(c) = group.iter().find_map(|m| checks.iter().find(|c| c.module == *m)) {
+            out.push(c.clone());
+        }
+    }
+    out
 }
 
 /// kernel-modules-unavailable: a needed module is neither built in, loaded nor loadable.
@@ -113,14 +155,7 @@ pub fn modules_unavailable(f: &Facts) -> Option<Finding> {
     if k.virtualization == Virtualization::Container || !k.running_modules_usable() {
         return None;
     }
-    let checks = k.modprobe.as_ref()?;
-    let loaded = k.loaded_modules.clone().unwrap_or_default();
-    let builtin = k.builtin_modules.clone().unwrap_or_default();
-    let missing: Vec<&ModprobeCheck> = needed(f.iptables.current_backend)
-        .iter()
-        .filter_map(|m| checks.iter().find(|c| c.module == *m))
-        .filter(|c| !c.ok && !loaded.contains(&c.module) && !builtin.contains(&c.module))
-        .collect();
+    let missing = unavailable_modules(f);
     if missing.is_empty() {
         return None;
     }

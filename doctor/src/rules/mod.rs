@@ -6,12 +6,13 @@ use crate::finding::{Finding, Needs, Step};
 
 mod backend;
 mod docker;
-mod firewalld;
+pub(crate) mod firewalld;
 mod kernel;
-mod ports;
+pub(crate) mod ports;
 
 pub use backend::{cleanup_commands, wrappers_choice};
 pub use kernel::stale_kernel_evidence;
+pub(crate) use kernel::unavailable_modules;
 
 /// Every finding for these facts, incidents first.
 pub fn analyse(f: &Facts) -> Vec<Finding> {

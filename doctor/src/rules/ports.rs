@@ -18,7 +18,7 @@ pub(crate) fn has_dnat_for(r: &RuleSet, p: &PublishedPort) -> bool {
 fn docker_backend(f: &Facts) -> Option<Backend> {
     let cur = f.iptables.current_backend?;
     let with = f.iptables.backends_with_docker_chains();
-    if with.contains(&cur) || with.is_empty() { Some(cur) } else { with.first().copied() }
+    if with.contains(&cur) || with.is_empty() || super::firewalld::flushed(f) { Some(cur) } else { with.first().copied() }
 }
 
 /// published-port-without-rule: a running container's port has no DNAT rule.
@@ -108,18 +108,31 @@ fn allocated_port(line: &str) -> Option<u16> {
     None
 }
 
-/// port-already-allocated: a publish failed on a port something still holds.
+/// `... on endpoint NAME (id): ...` -> NAME (the container that failed to start).
+fn endpoint_name(line: &str) -> Option<&str> {
+    let i = line.find("on endpoint ")?;
+    line[i + 12..].split_whitespace().next()
+}
+
+/// port-already-allocated: a container that could not start because its
+/// host port is taken still exists, and something still holds the port.
 pub fn already_allocated(f: &Facts) -> Option<Finding> {
-    let mut ports: Vec<(u16, String)> = Vec::new();
+    let mut ports: Vec<(u16, String, Option<String>)> = Vec::new();
     for l in journal_since_last_start(&f.docker) {
         if let Some(p) = allocated_port(l) {
-            ports.retain(|(q, _)| *q != p);
-            ports.push((p, l.trim().to_string()));
+            ports.retain(|(q, _, _)| *q != p);
+            ports.push((p, l.trim().to_string(), endpoint_name(l).map(String::from)));
         }
     }
     let mut ev = Vec::new();
     let mut plan = Vec::new();
-    for (p, line) in &ports {
+    for (p, line, victim) in &ports {
+        // Once the failed container is removed (or started elsewhere) the conflict is over.
+        if let (Some(v), Some(created)) = (victim, &f.docker.created) {
+            if !created.contains(v) {
+                continue;
+            }
+        }
         let holders: Vec<String> = f
             .docker
             .running()
@@ -137,9 +150,15 @@ pub fn already_allocated(f: &Facts) -> Option<Finding> {
         } else {
             ev.push(format!("port {p} is held by {}", holders.join(", ")));
         }
+        if let Some(v) = victim {
+            ev.push(format!("container {v} was created but never started"));
+        }
         plan.push(Step {
             command: format!("docker ps --filter publish={p}; ss -tlnp 'sport = :{p}'"),
-            why: format!("show who holds port {p}; then publish on another host port or stop the holder"),
+            why: format!(
+                "show who holds port {p}; then re-create {} on another host port, or stop the holder",
+                victim.as_deref().unwrap_or("the container")
+            ),
             disrupts: "nothing (read-only)".into(),
             needs: Needs::Nothing,
         });
@@ -164,5 +183,6 @@ mod tests {
         assert_eq!(allocated_port("driver failed programming external connectivity on endpoint web (abc): Bind for 0.0.0.0:8080 failed: port is already allocated"), Some(8080));
         assert_eq!(allocated_port("Error starting userland proxy: listen tcp4 0.0.0.0:9000: bind: address already in use"), Some(9000));
         assert_eq!(allocated_port("nothing here"), None);
+        assert_eq!(super::endpoint_name("driver failed programming external connectivity on endpoint clash (90c2): Bind"), Some("clash"));
     }
 }

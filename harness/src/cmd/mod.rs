@@ -3,6 +3,8 @@
 pub mod bench;
 pub mod gc;
 pub mod images;
+pub mod list;
+pub mod run;
 pub mod shell;
 pub mod signals;
 
@@ -27,4 +29,14 @@ pub fn parse_platform(s: &str) -> Result<Platform> {
         let names: Vec<&str> = Platform::ALL.iter().map(|p| p.name()).collect();
         anyhow!("unknown platform {s:?}; expected one of: {}", names.join(", "))
     })
+}
+
+/// The workspace this binary was built from (scenarios/, target/ live there).
+pub fn workspace_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Where scenario files are read from: `$REPRO_SCENARIOS`, else the workspace's `scenarios/`.
+pub fn scenarios_dir() -> std::path::PathBuf {
+    std::env::var_os("REPRO_SCENARIOS").map(Into::into).unwrap_or_else(|| workspace_dir().join("scenarios"))
 }

@@ -67,6 +67,9 @@ pub struct ContainerNode {
     name: String,
     id: String,
     platform: Platform,
+    /// What reports call the platform: the image's recipe name, e.g.
+    /// `centos7-emulated` (see [`crate::images::node_label`]).
+    label: String,
     ip: IpAddr,
     resources: Vec<Owned>,
     timings: StartTimings,
@@ -97,7 +100,9 @@ impl ContainerNode {
         };
         let image_time = t.elapsed();
         let docker = crate::docker::connect().await?;
-        let name = unique_name(platform);
+        let label = crate::images::node_label(&docker, platform, &image).await?;
+        crate::centos::check_container_host(&label)?;
+        let name = unique_name(&label);
         let resources = vec![Owned::container(&name), Owned::volume(&name), Owned::network(&name)];
         // Registered before anything exists, so a Ctrl-C during creation
         // still removes whatever was made ("not found" counts as removed).
@@ -107,6 +112,7 @@ impl ContainerNode {
             name: name.clone(),
             id: String::new(),
             platform,
+            label,
             ip: IpAddr::from([0, 0, 0, 0]),
             resources,
             timings: StartTimings { image: image_time, ..Default::default() },
@@ -214,11 +220,11 @@ impl ContainerNode {
         } else {
             host.cap_add = Some(vec!["ALL".into()]);
             host.cap_drop = Some(vec!["SYS_RESOURCE".into()]);
-            host.security_opt = Some(vec![
-                "seccomp=unconfined".into(),
-                "apparmor=unconfined".into(),
-                "systempaths=unconfined".into(),
-            ]);
+            host.security_opt = Some(vec!["seccomp=unconfined".into(), "apparmor=unconfined".into()]);
+            // `--security-opt systempaths=unconfined` is a CLI spelling: the
+            // API takes empty masked/read-only path lists instead.
+            host.masked_paths = Some(vec![]);
+            host.readonly_paths = Some(vec![]);
             host.device_cgroup_rules = Some(vec!["a *:* rwm".into()]);
         }
         let body = ContainerCreateBody {
@@ -396,10 +402,10 @@ fn privileged_refused(e: &anyhow::Error) -> bool {
 
 /// `repro-debian12-<pid>-<n>`: unique per process and call, readable in
 /// `docker ps`.
-fn unique_name(platform: Platform) -> String {
+fn unique_name(label: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("repro-{}-{}-{n}-{:04x}", platform.name(), std::process::id(), nanos & 0xffff)
+    format!("repro-{label}-{}-{n}-{:04x}", std::process::id(), nanos & 0xffff)
 }
 
 #[async_trait]
@@ -414,6 +420,10 @@ impl Node for ContainerNode {
 
     fn backend(&self) -> NodeBackend {
         NodeBackend::Container
+    }
+
+    fn platform_label(&self) -> String {
+        self.label.clone()
     }
 
     async fn exec(&self, script: &str) -> Result<ExecOutput> {

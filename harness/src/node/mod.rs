@@ -3,6 +3,7 @@
 //! so every scenario runs on every backend that can host it.
 
 pub mod container;
+pub mod vm;
 
 use crate::platform::{NodeBackend, Platform};
 use crate::scenario::NodeSettings;
@@ -22,7 +23,7 @@ pub async fn start(platform: Platform, backend: NodeBackend, settings: &NodeSett
             }
             Ok(Box::new(container::ContainerNode::start(platform).await?))
         }
-        NodeBackend::Vm => anyhow::bail!("the VM backend is not wired into node::start yet"),
+        NodeBackend::Vm => Ok(Box::new(vm::VmNode::start(platform, vm::VmOptions::from_settings(settings)).await?)),
     }
 }
 

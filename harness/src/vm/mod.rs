@@ -1,4 +1,9 @@
-//! QEMU virtual machines as nodes: the disk image, the qemu process, and
-//! the guest agent that controls the guest.
+//! QEMU virtual machines as nodes: the disk image (`disk`), the qemu
+//! process (`qemu`), the accelerator choice (`accel`), the guest agent that
+//! controls the guest (`qga`), and `repro vm-exec` (`exec_cli`).
 
+pub mod accel;
+pub mod disk;
+pub mod exec_cli;
+pub mod qemu;
 pub mod qga;

@@ -1,0 +1,127 @@
+//! `explain` on every error text quoted in DESIGN.md (sections 1-2) and the
+//! two seeds (000: port mapping after firewalld; 004: Docker fails after a
+//! kernel upgrade), verbatim, double spaces included.
+
+use doctor::explain::classify;
+
+/// (source, text, expected most likely cause, causes that must also be listed).
+const CASES: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "DESIGN 1-A / seed 000",
+        "driver failed programming external connectivity on endpoint NAME (...): (iptables failed: iptables --wait -t nat -A DOCKER ... iptables: No chain/target/match by that name.",
+        "firewalld-flushed-chains",
+        &["iptables-backend-mismatch"],
+    ),
+    (
+        "seed 000 title",
+        "docker端口映射或启动容器时报错 Error response from daemon: driver failed programming external connectivity on endpoint",
+        "firewalld-flushed-chains",
+        &[],
+    ),
+    (
+        "DESIGN 1-B: legacy tables warning",
+        "# Warning: iptables-legacy tables present",
+        "iptables-backend-mismatch",
+        &[],
+    ),
+    (
+        // DESIGN lists it under B, but seed 004 shows it is what a stale kernel
+        // prints through iptables-nft: the kernel is blamed first, the backend
+        // stays on the list of causes to rule out.
+        "DESIGN 1-B / seed 004: CHAIN_ADD",
+        "iptables v1.8.9 (nf_tables): CHAIN_ADD failed (No such file or directory): chain POSTROUTING",
+        "stale-kernel",
+        &["kernel-modules-unavailable", "iptables-backend-mismatch"],
+    ),
+    (
+        "DESIGN 1-C: MASQUERADE revision",
+        "failed to start daemon: Error initializing network controller: ... Failed to Setup IP tables: Unable to enable NAT rule: ... Extension MASQUERADE revision 0 not supported, missing kernel module?",
+        "stale-kernel",
+        &["docker-daemon-failed", "kernel-modules-unavailable"],
+    ),
+    (
+        "DESIGN 1-C: legacy table",
+        "can't initialize iptables table 'nat': Table does not exist (do you need to insmod?)",
+        "stale-kernel",
+        &["kernel-modules-unavailable"],
+    ),
+    (
+        "DESIGN 1-C: modprobe",
+        "modprobe: FATAL: Module ... not found in directory /lib/modules/...",
+        "stale-kernel",
+        &["kernel-modules-unavailable"],
+    ),
+    (
+        "DESIGN 2: no overlay",
+        "error initializing graphdriver",
+        "stale-kernel",
+        &["kernel-modules-unavailable"],
+    ),
+    (
+        "DESIGN 2: no bridge",
+        "Error creating default \"bridge\" network: package not installed",
+        "stale-kernel",
+        &[],
+    ),
+    (
+        "DESIGN 2: no nf_tables",
+        "iptables: Failed to initialize nft: Protocol not supported",
+        "stale-kernel",
+        &["kernel-modules-unavailable"],
+    ),
+    (
+        "seed 004: journal",
+        "Dec 13 09:22:20 localhost dockerd[352906]: failed to start daemon: Error initializing network controller: Error creating default \"bridge\" network: Failed to Setup IP tables: Unable to enable NAT rule:  (iptables failed: iptables --wait -t nat -I POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE: Warning: Extension MASQUERADE revision 0 not supported, missing kernel module?\nDec 13 09:22:20 localhost dockerd[352906]: iptables v1.8.9 (nf_tables):  CHAIN_ADD failed (No such file or directory): chain POSTROUTING",
+        "stale-kernel",
+        &["docker-daemon-failed"],
+    ),
+    (
+        "seed 004: iptables by hand",
+        "iptables v1.8.9 (nf_tables):  CHAIN_ADD failed (No such file or directory): chain POSTROUTING",
+        "stale-kernel",
+        &[],
+    ),
+    (
+        "seed 004: after switching to legacy",
+        "Warning: Extension MASQUERADE revision 0 not supported, missing kernel module?\niptables v1.8.9 (legacy): can't initialize iptables table `nat': Table does not exist (do you need to insmod?)\nPerhaps iptables or your kernel needs to be upgraded.",
+        "stale-kernel",
+        &["kernel-modules-unavailable"],
+    ),
+    (
+        "seed 004: modprobe",
+        "modprobe: FATAL: Module nf_nat_ipv4 not found in directory /lib/modules/6.1.0-10-amd64",
+        "stale-kernel",
+        &[],
+    ),
+    (
+        "issue 5: swap symptom seen through firewalld passthrough",
+        "driver failed programming external connectivity on endpoint b2 (47a8): (COMMAND_FAILED: '/usr/sbin/iptables -w10 -t nat -A DOCKER -p tcp -d 0/0 --dport 8894 -j DNAT --to-destination 172.17.0.3:80 ! -i docker0' failed: iptables: No chain/target/match by that name.",
+        "firewalld-flushed-chains",
+        &["iptables-backend-mismatch"],
+    ),
+    ("port conflict", "Bind for 0.0.0.0:8080 failed: port is already allocated", "port-already-allocated", &[]),
+    ("forwarding", "WARNING: IPv4 forwarding is disabled. Networking will not work.", "ip-forwarding-disabled", &[]),
+    ("nothing known", "the printer is on fire", "unknown", &[]),
+];
+
+#[test]
+fn every_quoted_error_is_classified() {
+    let mut bad = Vec::new();
+    for (src, text, want, also) in CASES {
+        let causes = classify(text);
+        let got: Vec<&str> = causes.iter().map(|c| c.code.as_str()).collect();
+        if got[0] != *want || also.iter().any(|a| !got.contains(a)) {
+            bad.push(format!("{src}: want {want} (+{also:?}), got {got:?}"));
+        }
+        assert!(causes.iter().all(|c| (0.0..=1.0).contains(&c.confidence)));
+        assert!(causes.windows(2).all(|w| w[0].confidence >= w[1].confidence), "{src}: not sorted");
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn unknown_has_zero_confidence_and_a_next_step() {
+    let c = &classify("")[0];
+    assert_eq!((c.code.as_str(), c.confidence), ("unknown", 0.0));
+    assert!(!c.confirm.is_empty());
+}

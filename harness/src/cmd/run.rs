@@ -1,0 +1,148 @@
+//! `repro run`: one scenario end to end, with stage-by-stage progress, an
+//! incident report at the end, and the transcript written under target/.
+
+use anyhow::{Context, Result, bail};
+use harness::doctor_cli;
+use harness::events::Event;
+use harness::outcome::Outcome;
+use harness::platform::NodeBackend;
+use harness::runner::{self, Keep, RunOptions};
+use harness::scenario::{self, Stage};
+use std::path::PathBuf;
+
+/// Arguments of `repro run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Scenario name (see `repro list`) or path to a scenario file.
+    scenario: String,
+    /// Only this platform (default: every platform the scenario declares).
+    #[arg(long)]
+    platform: Option<String>,
+    /// Only this backend: container or vm (default: every backend it declares).
+    #[arg(long)]
+    backend: Option<String>,
+    /// Keep the node afterwards: never, on-failure or always.
+    #[arg(long, default_value = "never", value_parser = ["never", "on-failure", "always"])]
+    keep: String,
+    /// Stop after this stage (prepare, fault, symptom, diagnose, remediate, verify).
+    #[arg(long)]
+    stop_after: Option<String>,
+    /// The netdoctor build to test (default: this workspace's).
+    #[arg(long)]
+    doctor: Option<PathBuf>,
+    /// Directory of scenario files.
+    #[arg(long, default_value_os_t = super::scenarios_dir())]
+    scenarios: PathBuf,
+}
+
+/// Runs every selected platform × backend of the scenario in turn.
+pub async fn run(args: RunArgs) -> Result<()> {
+    let path = if args.scenario.ends_with(".toml") {
+        PathBuf::from(&args.scenario)
+    } else {
+        args.scenarios.join(format!("{}.toml", args.scenario))
+    };
+    if !path.is_file() {
+        bail!("no scenario {:?} (looked for {}); `repro list` shows them", args.scenario, path.display());
+    }
+    let s = scenario::load(&path)?;
+    let platforms = match &args.platform {
+        Some(p) => vec![super::parse_platform(p)?],
+        None => s.platforms.clone(),
+    };
+    let backends = match &args.backend {
+        Some(b) => vec![NodeBackend::parse(b).with_context(|| format!("unknown backend {b:?}; expected container or vm"))?],
+        None => s.backends.clone(),
+    };
+    let stop_after = match &args.stop_after {
+        Some(st) => Some(Stage::parse(st).with_context(|| format!("unknown stage {st:?}; expected one of: prepare, fault, symptom, diagnose, remediate, verify"))?),
+        None => None,
+    };
+    let keep = match args.keep.as_str() {
+        "always" => Keep::Always,
+        "on-failure" => Keep::OnFailure,
+        _ if stop_after.is_some() => Keep::Always, // stopping early is for looking around
+        _ => Keep::Never,
+    };
+    let doctor = match args.doctor.or_else(|| s.doctor.clone()) {
+        Some(d) => d,
+        None => doctor_cli::default_doctor()?,
+    };
+    let opts = RunOptions { doctor, keep, stop_after, transcript_dir: super::workspace_dir().join("target/repro/transcripts") };
+
+    let mut failed = 0;
+    for &platform in &platforms {
+        for &backend in &backends {
+            if !s.platforms.contains(&platform) || !s.backends.contains(&backend) {
+                bail!("{} does not declare {platform}/{backend}; it runs on {:?} × {:?}", s.name, s.platforms, s.backends);
+            }
+            eprintln!("▶ {} on {platform}/{backend}: {}", s.name, s.summary);
+            let mut progress = |e: Event| print_event(&e);
+            match runner::run(&s, platform, backend, &opts, &mut progress).await {
+                Ok(outcome) => {
+                    print!("{}", report(&outcome));
+                    eprintln!("✔ {} on {}/{backend} passed", s.name, outcome.platform);
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("✘ {e}");
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} run(s) failed");
+    }
+    Ok(())
+}
+
+fn print_event(e: &Event) {
+    match e {
+        Event::NodeStarting { what } => eprintln!("  creating {what} node (building its image on first use)…"),
+        Event::NodeReady { name, elapsed } => eprintln!("  node {name} ready in {} ms", elapsed.as_millis()),
+        Event::StageStarted(s) => eprintln!("  ── {s}"),
+        Event::StepFinished { index, step, result, passed, elapsed, .. } => {
+            let mark = if *passed { "✓" } else { "✗" };
+            eprintln!("    {mark} {index}. {step} → {result} ({} ms)", elapsed.as_millis());
+        }
+        Event::StageFinished { stage, elapsed } => eprintln!("     {stage} done in {} ms", elapsed.as_millis()),
+        Event::NodeKept { how } => eprintln!("  node kept: {how}"),
+    }
+}
+
+/// The outcome as an incident report a support engineer can read.
+fn report(o: &Outcome) -> String {
+    use std::fmt::Write as _;
+    let mut r = String::new();
+    let _ = writeln!(r, "\n# {} ({} {})\n{}\nsource: {}", o.scenario, o.platform, o.backend, o.summary, o.source);
+    for st in &o.stages {
+        let _ = writeln!(r, "\n## {}", st.stage);
+        for step in &st.steps {
+            let _ = writeln!(r, "- {} → {} (expected {:?})", step.step, step.result, step.expect);
+            for line in &step.evidence {
+                let _ = writeln!(r, "    | {line}");
+            }
+            if let Some(check) = &step.check {
+                if check.findings.is_empty() {
+                    let _ = writeln!(r, "    no findings: healthy");
+                }
+                for f in &check.findings {
+                    let _ = writeln!(r, "    {} [{}]: {}", f.code, f.severity, f.title);
+                    for ev in &f.evidence {
+                        let _ = writeln!(r, "      evidence: {ev}");
+                    }
+                    for p in &f.plan {
+                        let _ = writeln!(r, "      plan: {}  ({}; disrupts: {})", p.command, p.why, p.disrupts);
+                    }
+                }
+            }
+            if let Some(fix) = &step.fix {
+                for a in &fix.applied {
+                    let _ = writeln!(r, "    applied: {} → exit {}", a.command, a.exit_code);
+                }
+                let _ = writeln!(r, "    resolved: {:?}; remaining: {:?}", fix.resolved, fix.remaining);
+            }
+        }
+    }
+    r
+}

@@ -1,0 +1,424 @@
+//! VM disk images: a recipe's rootfs plus the recipe's `[vm]` extras (guest
+//! agent, initramfs, the kernels), made into an ext4 image with
+//! `mke2fs -d` (no loop device, no mount), and the kernels and initrds
+//! copied out of its `/boot` so the harness can play bootloader.
+//!
+//! Images are cached under [`cache_dir`]`/<key>/` where the key hashes the
+//! recipe directory, this builder's logic version and the kernel packages
+//! resolved at build time; a run never writes to them (it boots a qcow2
+//! overlay, see [`crate::vm::qemu`]).
+
+use crate::images::Recipe;
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Bump when the build below changes in a way that must invalidate cached disks.
+const VM_BUILD_LOGIC_VERSION: &str = "vm-1";
+
+/// The `[vm]` table of a recipe.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmSettings {
+    /// Packages a VM needs on top of the recipe's (guest agent, initramfs tools).
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Which kernel packages to install.
+    pub kernels: KernelSelection,
+    /// Free space left in the filesystem beyond the rootfs, in MiB.
+    #[serde(default = "default_free_mib")]
+    pub free_mib: u64,
+    /// mmdebstrap `--essential-hook`s: run before the remaining packages are
+    /// installed (e.g. initramfs settings the kernels' postinst must see).
+    #[serde(default)]
+    pub essential_hooks: Vec<String>,
+    /// mmdebstrap `--customize-hook`s for VMs; they REPLACE the recipe's
+    /// container-specific `customize` list. `$1` is the rootfs.
+    #[serde(default)]
+    pub customize: Vec<String>,
+    /// The kernel command line (without `root=`, which the harness adds).
+    pub cmdline: String,
+}
+
+fn default_free_mib() -> u64 {
+    2048
+}
+
+/// Kernel packages, resolved against the host's apt cache at build time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSelection {
+    /// A regular expression for whole package names, e.g.
+    /// `^linux-image-6\.1\.0-[0-9]+-amd64$`.
+    pub pattern: String,
+    /// How many of the newest matching packages to install (2 for the
+    /// upgrade-without-reboot incident: the running one and its successor).
+    pub count: usize,
+}
+
+/// One kernel found in the image's `/boot`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KernelFiles {
+    /// The release, as `uname -r` prints it, e.g. `6.1.0-55-amd64`.
+    pub release: String,
+    /// Size of `/boot/vmlinuz-<release>`, to recognise the same file in a guest.
+    pub vmlinuz_size: u64,
+    /// Size of `/boot/initrd.img-<release>`.
+    pub initrd_size: u64,
+}
+
+/// What a cached disk holds, stored next to it as `image.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageMeta {
+    /// The recipe's name, e.g. `debian12`.
+    pub recipe: String,
+    /// The cache key (directory name).
+    pub key: String,
+    /// Kernel packages resolved and installed at build time, oldest first.
+    pub kernel_packages: Vec<String>,
+    /// The kernels in `/boot`, oldest first.
+    pub kernels: Vec<KernelFiles>,
+    /// The kernel command line without `root=`.
+    pub cmdline: String,
+    /// Seconds the build took.
+    pub build_secs: f64,
+}
+
+/// A built disk image in the cache.
+#[derive(Debug, Clone)]
+pub struct VmImage {
+    /// The cache directory of this image.
+    pub dir: PathBuf,
+    /// What it holds.
+    pub meta: ImageMeta,
+}
+
+/// What [`ensure`] did.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    /// The image.
+    pub image: VmImage,
+    /// True when it was already in the cache.
+    pub cached: bool,
+    /// Wall-clock time of the call.
+    pub duration: Duration,
+}
+
+impl VmImage {
+    /// The raw ext4 disk (read-only base of every run's overlay).
+    pub fn disk(&self) -> PathBuf {
+        self.dir.join("disk.raw")
+    }
+
+    /// The kernel image of `release` as extracted at build time.
+    pub fn vmlinuz(&self, release: &str) -> PathBuf {
+        self.dir.join("boot").join(format!("vmlinuz-{release}"))
+    }
+
+    /// The initrd of `release` as extracted at build time.
+    pub fn initrd(&self, release: &str) -> PathBuf {
+        self.dir.join("boot").join(format!("initrd.img-{release}"))
+    }
+}
+
+/// Where VM images are cached: `$REPRO_CACHE_DIR/vm`, else
+/// `$XDG_CACHE_HOME/repro/vm`, else `~/.cache/repro/vm`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("REPRO_CACHE_DIR") {
+        return PathBuf::from(d).join("vm");
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("repro").join("vm");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    home.join(".cache").join("repro").join("vm")
+}
+
+/// Parses a recipe's `[vm]` table, naming the file when it is missing or wrong.
+pub fn vm_settings(recipe: &Recipe) -> Result<VmSettings> {
+    let file = recipe.dir.join("recipe.toml");
+    let table = recipe.vm.clone().ok_or_else(|| {
+        anyhow!("{}: no [vm] table; add one (packages, kernels, cmdline) to build VM disks", file.display())
+    })?;
+    let s: VmSettings = toml::Value::Table(table)
+        .try_into()
+        .with_context(|| format!("{}: invalid [vm] table", file.display()))?;
+    if s.kernels.count == 0 {
+        bail!("{}: field `vm.kernels.count` is 0; install at least one kernel", file.display());
+    }
+    regex::Regex::new(&s.kernels.pattern)
+        .with_context(|| format!("{}: field `vm.kernels.pattern` is not a regular expression", file.display()))?;
+    Ok(s)
+}
+
+/// Resolves the newest `count` kernel packages matching the pattern with
+/// `apt-cache`, oldest first. Resolved, not pinned: the archive drops old
+/// ABIs, so a pinned `-55` would stop building one day; the names used are
+/// recorded in `image.json` and in the cache key.
+pub fn resolve_kernels(sel: &KernelSelection) -> Result<Vec<String>> {
+    let re = regex::Regex::new(&sel.pattern).context("vm.kernels.pattern")?;
+    let out = Command::new("apt-cache")
+        .args(["search", "--names-only", &sel.pattern])
+        .output()
+        .map_err(|e| anyhow!("cannot run apt-cache ({e}); VM images need a Debian host: run `sudo ci/bootstrap`"))?;
+    if !out.status.success() {
+        bail!("apt-cache search failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| re.is_match(n))
+        .map(str::to_owned)
+        .collect();
+    names.sort_by(|a, b| version_cmp(a, b));
+    names.dedup();
+    if names.len() < sel.count {
+        bail!(
+            "apt-cache knows {} package(s) matching {:?} ({:?}) but the recipe wants {}; run `apt-get update` on the host",
+            names.len(),
+            sel.pattern,
+            names,
+            sel.count
+        );
+    }
+    Ok(names.split_off(names.len() - sel.count))
+}
+
+/// Compares version-like strings as `sort -V` (and GRUB's kernel ordering) do:
+/// digit runs numerically, everything else bytewise.
+pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(cb.iter()) {
+        let ord = match (x, y) {
+            ((true, p), (true, q)) => {
+                let (p, q) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
+                p.len().cmp(&q.len()).then_with(|| p.cmp(q))
+            }
+            ((_, p), (_, q)) => p.cmp(q),
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+    ca.len().cmp(&cb.len())
+}
+
+/// The cache key of a recipe's VM disk with these kernel packages.
+pub fn cache_key(recipe: &Recipe, kernel_packages: &[String]) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(VM_BUILD_LOGIC_VERSION);
+    h.update(recipe.hash()?);
+    for k in kernel_packages {
+        h.update([0]);
+        h.update(k);
+    }
+    Ok(format!("{}-{}", recipe.name, &format!("{:x}", h.finalize())[..16]))
+}
+
+/// Returns the recipe's VM image, building it when it is not cached (or
+/// `force`). A file lock makes concurrent callers wait for one build.
+pub fn ensure(recipe: &Recipe, force: bool) -> Result<BuildReport> {
+    let start = Instant::now();
+    let settings = vm_settings(recipe)?;
+    let kernels = resolve_kernels(&settings.kernels)?;
+    let key = cache_key(recipe, &kernels)?;
+    let root = cache_dir();
+    std::fs::create_dir_all(&root).with_context(|| format!("creating the VM image cache {}", root.display()))?;
+    let dir = root.join(&key);
+    let _lock = lock(&root.join(format!("{key}.lock")))?;
+    if !force && let Some(image) = load(&dir)? {
+        return Ok(BuildReport { image, cached: true, duration: start.elapsed() });
+    }
+    build(recipe, &settings, &kernels, &key, &dir)?;
+    let image = load(&dir)?.ok_or_else(|| anyhow!("built {} but it has no image.json", dir.display()))?;
+    Ok(BuildReport { image, cached: false, duration: start.elapsed() })
+}
+
+/// Loads a cached image; `None` when `dir` holds no complete image.
+pub fn load(dir: &Path) -> Result<Option<VmImage>> {
+    let meta_path = dir.join("image.json");
+    let Ok(text) = std::fs::read_to_string(&meta_path) else { return Ok(None) };
+    let meta: ImageMeta = serde_json::from_str(&text)
+        .with_context(|| format!("{} is corrupt; delete {} and rebuild", meta_path.display(), dir.display()))?;
+    let image = VmImage { dir: dir.to_owned(), meta };
+    if !image.disk().is_file() {
+        return Ok(None);
+    }
+    Ok(Some(image))
+}
+
+fn build(recipe: &Recipe, s: &VmSettings, kernels: &[String], key: &str, dir: &Path) -> Result<()> {
+    let start = Instant::now();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "building the VM disk needs root (mmdebstrap writes device nodes and root-owned files into a directory \
+             that mke2fs -d then packs); run the build once as root: `sudo -E repro images build --vm {}`",
+            recipe.name
+        );
+    }
+    let parent = dir.parent().expect("cache dir has a parent");
+    // Build next to the final place and rename: a killed build leaves no half image.
+    let work = tempfile::Builder::new()
+        .prefix(&format!(".build-{key}-"))
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a build dir in {}", parent.display()))?;
+    let rootfs = work.path().join("rootfs");
+    run_mmdebstrap(recipe, s, kernels, &rootfs)?;
+    let rootfs_done = start.elapsed();
+
+    // Kernels and initrds: the harness boots them with -kernel/-initrd.
+    let boot_out = work.path().join("boot");
+    std::fs::create_dir_all(&boot_out)?;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(rootfs.join("boot")).context("listing the rootfs /boot")? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(release) = name.strip_prefix("vmlinuz-") {
+            let vmlinuz = rootfs.join("boot").join(&name);
+            let initrd = rootfs.join("boot").join(format!("initrd.img-{release}"));
+            if !initrd.is_file() {
+                bail!("the rootfs has {name} but no initrd.img-{release}; is initramfs-tools in [vm].packages?");
+            }
+            std::fs::copy(&vmlinuz, boot_out.join(&name))?;
+            std::fs::copy(&initrd, boot_out.join(format!("initrd.img-{release}")))?;
+            found.push(KernelFiles {
+                release: release.to_owned(),
+                vmlinuz_size: std::fs::metadata(&vmlinuz)?.len(),
+                initrd_size: std::fs::metadata(&initrd)?.len(),
+            });
+        }
+    }
+    found.sort_by(|a, b| version_cmp(&a.release, &b.release));
+    if found.len() != kernels.len() {
+        bail!("installed kernel packages {kernels:?} but /boot holds {:?}", found.iter().map(|k| &k.release).collect::<Vec<_>>());
+    }
+
+    // ext4 with a label, sized to the content plus free space; the file is sparse.
+    let used_mib = du_mib(&rootfs)?;
+    let size_mib = (used_mib * 12 / 10 + s.free_mib).div_ceil(256) * 256;
+    let disk = work.path().join("disk.raw");
+    let out = Command::new("mke2fs")
+        .args(["-q", "-t", "ext4", "-L", "repro-root", "-E", "root_owner=0:0", "-d"])
+        .arg(&rootfs)
+        .arg(&disk)
+        .arg(format!("{size_mib}M"))
+        .output()
+        .map_err(|e| anyhow!("cannot run mke2fs ({e}): install e2fsprogs with `sudo ci/bootstrap`"))?;
+    if !out.status.success() {
+        bail!("mke2fs -d failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::fs::remove_dir_all(&rootfs).context("removing the build rootfs")?;
+
+    let meta = ImageMeta {
+        recipe: recipe.name.clone(),
+        key: key.to_owned(),
+        kernel_packages: kernels.to_vec(),
+        kernels: found,
+        cmdline: s.cmdline.clone(),
+        build_secs: start.elapsed().as_secs_f64(),
+    };
+    std::fs::write(work.path().join("image.json"), serde_json::to_vec_pretty(&meta)?)?;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing the old image {}", dir.display()))?;
+    }
+    let work = work.keep();
+    std::fs::rename(&work, dir).with_context(|| format!("moving the built image to {}", dir.display()))?;
+    tracing::info!(
+        "VM image {key}: built in {:.1} s (rootfs {:.1} s), {size_mib} MiB disk, kernels {:?}",
+        start.elapsed().as_secs_f64(),
+        rootfs_done.as_secs_f64(),
+        meta.kernel_packages
+    );
+    Ok(())
+}
+
+fn run_mmdebstrap(recipe: &Recipe, s: &VmSettings, kernels: &[String], rootfs: &Path) -> Result<()> {
+    let mut packages = recipe.packages.clone();
+    packages.extend(s.packages.iter().cloned());
+    packages.extend(kernels.iter().cloned());
+    let mut args = vec![format!("--variant={}", recipe.variant), format!("--include={}", packages.join(","))];
+    for h in &s.essential_hooks {
+        args.push(format!("--essential-hook={h}"));
+    }
+    if let Some(o) = recipe.overlay_dir() {
+        args.push(format!("--customize-hook=sync-in {} /", o.display()));
+    }
+    for c in &s.customize {
+        args.push(format!("--customize-hook={c}"));
+    }
+    args.extend(recipe.builder_args.iter().cloned());
+    // No mirror argument: mmdebstrap then uses the host's apt sources.
+    args.push(recipe.suite.clone());
+    args.push(rootfs.display().to_string());
+    tracing::debug!("mmdebstrap {}", args.join(" "));
+    let out = Command::new("mmdebstrap")
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| anyhow!("cannot run mmdebstrap ({e}): install it with `sudo ci/bootstrap`"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+        bail!(
+            "mmdebstrap failed ({}) building the VM disk of {}; last output:\n{}",
+            out.status,
+            recipe.dir.join("recipe.toml").display(),
+            tail.join("\n")
+        );
+    }
+    Ok(())
+}
+
+fn du_mib(dir: &Path) -> Result<u64> {
+    let out = Command::new("du").args(["-sxm"]).arg(dir).output().context("running du")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| anyhow!("du printed {text:?}"))
+}
+
+/// An exclusive `flock` held until dropped (released by the kernel if we die).
+fn lock(path: &Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening lock file {}", path.display()))?;
+    // SAFETY: flock on a file descriptor we own; blocks until granted.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        bail!("locking {}: {}", path.display(), std::io::Error::last_os_error());
+    }
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering::*;
+
+    #[test]
+    fn versions_sort_like_sort_v() {
+        assert_eq!(version_cmp("6.1.0-9-amd64", "6.1.0-10-amd64"), Less);
+        assert_eq!(version_cmp("6.1.0-56-amd64", "6.1.0-55-amd64"), Greater);
+        assert_eq!(version_cmp("6.1.0-55-amd64", "6.1.0-55-amd64"), Equal);
+        assert_eq!(version_cmp("6.12.0-1-amd64", "6.1.0-99-amd64"), Greater);
+    }
+}
