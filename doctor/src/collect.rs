@@ -417,9 +417,14 @@ impl Parser {
 
     fn docker(&mut self) -> Docker {
         let mut d = Docker { unit: self.unit("unit.docker"), manages_iptables: true, ..Default::default() };
-        d.version = self.ok_quiet("docker.version").and_then(|l| l.first().cloned()).filter(|v| !v.is_empty());
         if let Some(info) = self.ok_quiet("docker.info").and_then(|l| l.first().cloned()) {
-            let w: Vec<&str> = info.split('|').collect();
+            let mut w: Vec<&str> = info.split('|').collect();
+            // ServerVersion|LiveRestoreEnabled|Containers|ContainersRunning|Driver
+            if w.len() == 5 {
+                d.version = Some(w.remove(0).to_string()).filter(|v| !v.is_empty());
+            } else {
+                self.notes.push(format!("section docker.info: unexpected line {info:?}"));
+            }
             d.live_restore = w.first().and_then(|v| v.parse().ok());
             d.containers_running = w.get(2).and_then(|v| v.parse().ok());
         }
@@ -441,17 +446,23 @@ impl Parser {
         }
         d.journal = self.any("docker.journal").map(|s| s.out.clone()).unwrap_or_default();
         d.journal_markers = self.any("docker.journal-markers").filter(|s| s.rc == 0 || !s.out.is_empty()).map(|s| s.out.clone());
-        d.created = self.ok_quiet("docker.created").map(|l| l.into_iter().filter(|n| !n.trim().is_empty()).collect());
         if let Some(lines) = self.ok_quiet("docker.containers") {
             let mut cs = Vec::new();
+            let mut created = Vec::new();
             for (i, l) in lines.iter().enumerate() {
+                if let Some(name) = l.strip_prefix("created=") {
+                    created.push(name.to_string());
+                    continue;
+                }
                 match parse_container(l) {
                     Some(c) => cs.push(c),
                     None => self.note("docker.containers", i + 1, &format!("unexpected line {l:?} ignored")),
                 }
             }
+            d.created = Some(created);
             d.containers = Some(cs);
         }
+
         d
     }
 
@@ -583,8 +594,11 @@ fn dbus_strings(lines: &[String]) -> Vec<String> {
 }
 
 /// getActiveZones reply -> `zone: key=v1,v2; key=...`.
+/// A zone with its `key -> values` entries (interfaces, sources).
+type Zone = (String, Vec<(String, Vec<String>)>);
+
 fn dbus_active_zones(lines: &[String]) -> Vec<String> {
-    let mut zones: Vec<(String, Vec<(String, Vec<String>)>)> = Vec::new();
+    let mut zones: Vec<Zone> = Vec::new();
     let mut depth = 0usize;
     let mut expect_key = false;
     for l in lines {

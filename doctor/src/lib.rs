@@ -66,10 +66,13 @@ pub fn parse_facts(text: &str, path: &Path) -> Result<Facts, Error> {
         let field = e.path().to_string();
         let inner = e.into_inner();
         let field = if field == "." { "(top level)".to_string() } else { format!("`{field}`") };
+        // serde_json appends " at line L column C"; it is said once, up front.
+        let text = inner.to_string();
+        let what = text.rsplit_once(" at line ").map_or(text.as_str(), |(w, _)| w);
         Error::FactsFile {
             path: path.to_path_buf(),
             msg: format!(
-                "line {}, column {}, field {field}: {inner}; re-create it with `netdoctor collect > FILE`",
+                "line {}, column {}, field {field}: {what}; re-create it with `netdoctor collect > FILE`",
                 inner.line(),
                 inner.column()
             ),

@@ -164,10 +164,8 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 Format::Json => println!("{}", json(&r)),
                 Format::Human => print!("{}", report::fix_human(&r, color())),
             }
-            if let Some(n) = &r.note {
-                if r.skipped.iter().any(|s| s.needs == "yes" || s.needs == "allow-reboot") {
-                    eprintln!("netdoctor: {n}");
-                }
+            for s in r.skipped.iter().filter(|s| s.needs == "yes" || s.needs == "allow-reboot") {
+                eprintln!("netdoctor: not run: `{}`: {}", s.command, s.reason);
             }
             Ok(r.exit_code)
         }

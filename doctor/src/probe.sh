@@ -12,6 +12,7 @@
 # Slow commands (docker CLI, firewalld over D-Bus/python) run in background
 # jobs so the whole probe costs about as much as its slowest command.
 
+# shellcheck disable=SC2317 # functions are called through nd/ndf
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 LC_ALL=C
 export PATH LC_ALL
@@ -79,7 +80,12 @@ f_modtrees() {
     done
 }
 
-f_boot() { ls -1 /boot 2>/dev/null | grep -E '^(vmlinuz|vmlinux|kernel)-' ; return 0; }
+f_boot() {
+    for b in /boot/vmlinuz-* /boot/vmlinux-* /boot/kernel-*; do
+        [ -e "$b" ] && echo "${b##*/}"
+    done
+    return 0
+}
 
 f_loaded() { cut -d' ' -f1 /proc/modules; }
 
@@ -154,9 +160,14 @@ f_journal_markers() {
         grep -E 'Starting (docker|Docker)|Started (docker|Docker)|msg="Firewalld:' | tail -n 40
 }
 
-# Running containers and what they publish, from docker inspect.
+# Containers: one `docker ps -a` for states (created = a `docker run` that
+# failed to start), then `docker inspect` of the running ones for their ports.
 f_containers() {
-    ids=$(docker ps -q --no-trunc) || return 1
+    # {{.State}} needs Docker >= 20.10; older engines list running ones only.
+    all=$(docker ps -a --no-trunc --format '{{.ID}}|{{.State}}|{{.Names}}' 2>/dev/null) ||
+        all=$(docker ps --no-trunc --format '{{.ID}}|running|{{.Names}}') || return 1
+    printf '%s\n' "$all" | grep '|created|' | sed 's/^[^|]*|created|/created=/'
+    ids=$(printf '%s\n' "$all" | grep '|running|' | cut -d'|' -f1)
     [ -n "$ids" ] || return 0
     # shellcheck disable=SC2086
     docker inspect --format '{{.Id}}|{{.Name}}|{{.State.Status}}|{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $p, $b := .HostConfig.PortBindings}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $n, $c := .NetworkSettings.Networks}}{{$n}}={{$c.IPAddress}} {{end}}' $ids
@@ -181,6 +192,19 @@ f_firewalld_group() {
     fi
 }
 
+# --- background first: slower groups overlap with everything else --------
+( nd docker.info docker info --format '{{.ServerVersion}}|{{.LiveRestoreEnabled}}|{{.Containers}}|{{.ContainersRunning}}|{{.Driver}}' ) &
+ND_J1=$!
+( ndf docker.containers f_containers ) &
+ND_J2=$!
+( if [ "$(systemctl is-active firewalld 2>/dev/null)" = active ]; then f_firewalld_group; fi ) &
+ND_J3=$!
+( nd docker.journal journalctl -u docker.service -n 150 --no-pager -o short-iso
+  ndf docker.journal-markers f_journal_markers ) &
+ND_J4=$!
+( ndf modprobe f_modprobe ) &
+ND_J5=$!
+
 # --- foreground: cheap facts --------------------------------------------
 ndf os f_os
 ndf kernel f_kernel
@@ -199,21 +223,6 @@ ndf docker.daemon-json f_daemonjson
 nd unit.docker systemctl show docker.service -p LoadState -p ActiveState -p SubState -p Result -p ActiveEnterTimestampMonotonic -p ExecMainStartTimestampMonotonic -p MainPID -p UnitFileState
 nd unit.firewalld systemctl show firewalld.service -p LoadState -p ActiveState -p SubState -p Result -p ActiveEnterTimestampMonotonic -p ExecMainStartTimestampMonotonic -p MainPID -p UnitFileState
 
-# --- background: slower groups -------------------------------------------
-( nd docker.version docker version --format '{{.Server.Version}}'
-  nd docker.info docker info --format '{{.LiveRestoreEnabled}}|{{.Containers}}|{{.ContainersRunning}}|{{.Driver}}' ) &
-ND_J1=$!
-( ndf docker.containers f_containers
-  nd docker.created docker ps -a --filter status=created --format '{{.Names}}' ) &
-ND_J2=$!
-( if [ "$(systemctl is-active firewalld 2>/dev/null)" = active ]; then f_firewalld_group; fi ) &
-ND_J3=$!
-( nd docker.journal journalctl -u docker.service -n 150 --no-pager -o short-iso
-  ndf docker.journal-markers f_journal_markers ) &
-ND_J4=$!
-( ndf modprobe f_modprobe ) &
-ND_J5=$!
-
 # iptables rules per backend: the split binaries when present (Debian,
 # RHEL 8+), else plain iptables-save (CentOS 7: legacy only, 1.4.21).
 if have iptables-legacy-save || have iptables-nft-save; then
@@ -229,23 +238,26 @@ nd nft.tables nft list tables
 nd listen ss -tln
 
 wait $ND_J1 $ND_J2 $ND_J3 $ND_J4 $ND_J5 2>/dev/null
-ND_NAMES="$ND_NAMES docker.version docker.info docker.containers docker.created fw.dbus-version fw.dbus-state fw.dbus-default-zone fw.dbus-active-zones fw.cmd-state fw.cmd-version fw.cmd-default-zone fw.cmd-active-zones docker.journal docker.journal-markers modprobe"
+ND_NAMES="$ND_NAMES docker.info docker.containers fw.dbus-version fw.dbus-state fw.dbus-default-zone fw.dbus-active-zones fw.cmd-state fw.cmd-version fw.cmd-default-zone fw.cmd-active-zones docker.journal docker.journal-markers modprobe"
 
-# --- emit ---------------------------------------------------------------
-echo "@@ND probe version=1"
-for n in $ND_NAMES; do
-    if [ -e "$ND_T/$n.missing" ]; then
-        echo "@@ND missing $n $(cat "$ND_T/$n.missing")"
-    elif [ -e "$ND_T/$n.rc" ]; then
-        echo "@@ND begin $n"
-        awk 1 "$ND_T/$n.out"
-        if [ -s "$ND_T/$n.err" ]; then
-            echo "@@ND stderr $n"
-            awk 1 "$ND_T/$n.err"
-        fi
-        echo "@@ND end $n rc=$(cat "$ND_T/$n.rc")"
-    fi
-done
-echo "@@ND done"
+# --- emit: one awk for all sections (a fork per section costs more) -------
+awk -v dir="$ND_T" -v names="$ND_NAMES" 'BEGIN {
+    print "@@ND probe version=1"
+    n = split(names, a, " ")
+    for (i = 1; i <= n; i++) {
+        s = a[i]; f = dir "/" s
+        if ((getline line < (f ".missing")) > 0) { print "@@ND missing " s " " line; continue }
+        if ((getline rc < (f ".rc")) <= 0) continue
+        print "@@ND begin " s
+        while ((getline line < (f ".out")) > 0) print line
+        first = 1
+        while ((getline line < (f ".err")) > 0) {
+            if (first) { print "@@ND stderr " s; first = 0 }
+            print line
+        }
+        print "@@ND end " s " rc=" rc
+    }
+    print "@@ND done"
+}'
 rm -rf "$ND_T"
 exit 0

@@ -101,6 +101,14 @@ const CASES: &[(&str, &str, &str, &[&str])] = &[
     ),
     ("port conflict", "Bind for 0.0.0.0:8080 failed: port is already allocated", "port-already-allocated", &[]),
     ("forwarding", "WARNING: IPv4 forwarding is disabled. Networking will not work.", "ip-forwarding-disabled", &[]),
+    (
+        // DESIGN 2: a node-setup error of the sandbox, not a Docker-host
+        // networking incident: it must not be forced into one.
+        "DESIGN 2: read-only cgroup tree",
+        "mkdir /sys/fs/cgroup/cpuset/docker: read-only file system",
+        "unknown",
+        &[],
+    ),
     ("nothing known", "the printer is on fire", "unknown", &[]),
 ];
 

@@ -20,6 +20,7 @@ use Severity::{Incident as I, Warning as W};
 /// (fixture, expected findings in report order).
 const CASES: &[(&str, &[(&str, Severity)])] = &[
     ("debian12-healthy-published", &[]),
+    ("debian12-healthy-firewalld-iptables", &[]),
     ("debian12-firewalld-reload-subscribed", &[]),
     ("debian12-firewalld-restarted-subscribed", &[]),
     ("debian12-consistent-legacy", &[]),
@@ -218,7 +219,7 @@ fn with_kubelet_hints_the_doctor_targets_the_wrappers_backend() {
     assert_eq!(wrappers_choice(&f.iptables), Backend::Legacy);
     let m = analyse(&f).into_iter().find(|x| x.code == "iptables-backend-mismatch").unwrap();
     let cmds: Vec<&str> = m.plan.iter().map(|s| s.command.as_str()).collect();
-    assert!(cmds.iter().any(|c| *c == "systemctl restart docker"), "{cmds:#?}");
+    assert!(cmds.contains(&"systemctl restart docker"), "{cmds:#?}");
     assert!(cmds.iter().any(|c| c.starts_with("iptables-nft -w -t nat")), "{cmds:#?}");
     assert!(!cmds.iter().any(|c| c.starts_with("update-alternatives")), "already on legacy: {cmds:#?}");
 }

@@ -88,15 +88,18 @@ pub fn vm_pid_dir() -> PathBuf {
 pub async fn remove(docker: &Docker, resources: &[Owned]) -> Result<()> {
     let mut first_err = None;
     for r in resources {
-        let res = match r.kind {
-            Kind::Container => {
-                let o = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-                docker.remove_container(&r.name, Some(o)).await
+        // 409 = a concurrent removal of the container is in progress, or the
+        // volume/network is still held by it: wait for it, bounded (~10 s).
+        let mut attempt = 0;
+        let res = loop {
+            let res = remove_one(docker, r).await;
+            match &res {
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) if attempt < 40 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                _ => break res,
             }
-            Kind::Volume => {
-                docker.remove_volume(&r.name, Some(RemoveVolumeOptions { force: true })).await
-            }
-            Kind::Network => docker.remove_network(&r.name).await,
         };
         match res {
             Ok(()) => {}
@@ -108,6 +111,17 @@ pub async fn remove(docker: &Docker, resources: &[Owned]) -> Result<()> {
         }
     }
     first_err.map_or(Ok(()), Err)
+}
+
+async fn remove_one(docker: &Docker, r: &Owned) -> std::result::Result<(), bollard::errors::Error> {
+    match r.kind {
+        Kind::Container => {
+            let o = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+            docker.remove_container(&r.name, Some(o)).await
+        }
+        Kind::Volume => docker.remove_volume(&r.name, Some(RemoveVolumeOptions { force: true })).await,
+        Kind::Network => docker.remove_network(&r.name).await,
+    }
 }
 
 /// True when the resource still exists on the engine.

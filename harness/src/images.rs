@@ -242,7 +242,12 @@ pub async fn build(docker: &Docker, recipe: &Recipe, force: bool) -> Result<Buil
         tracing::info!("image {tag}: cache hit");
         return Ok(BuildReport { tag, cached: true, duration: start.elapsed() });
     }
-    tracing::info!("image {tag}: building from {}", recipe.dir.display());
+    let log_path = std::env::temp_dir().join(format!("repro-image-{}.log", recipe.name));
+    progress(&format!(
+        "building node image {tag} from {} (first use of this recipe; a few minutes; log: {})",
+        recipe.dir.display(),
+        log_path.display()
+    ));
     if recipe.builder == RootfsBuilder::Dockerfile {
         crate::centos::build_real(recipe, &tag).await?;
         tracing::info!("image {tag}: built in {:.1} s", start.elapsed().as_secs_f64());
@@ -250,15 +255,15 @@ pub async fn build(docker: &Docker, recipe: &Recipe, force: bool) -> Result<Buil
     }
     let tmp = tempfile::Builder::new().prefix("repro-image-").tempdir().context("creating a temp dir for the rootfs")?;
     let tar = tmp.path().join("rootfs.tar");
-    run_mmdebstrap(recipe, &tar).await?;
+    run_mmdebstrap(recipe, &tar, &log_path).await?;
     let built = start.elapsed();
     import(docker, recipe, &tar, &tag).await?;
-    tracing::info!(
+    progress(&format!(
         "image {tag}: built in {:.1} s (rootfs {:.1} s, import {:.1} s)",
         start.elapsed().as_secs_f64(),
         built.as_secs_f64(),
         (start.elapsed() - built).as_secs_f64()
-    );
+    ));
     Ok(BuildReport { tag, cached: false, duration: start.elapsed() })
 }
 
@@ -318,7 +323,18 @@ fn lock_file(path: &Path) -> Result<std::fs::File> {
 }
 
 /// Builds the rootfs tarball with mmdebstrap, streaming its log to tracing.
-async fn run_mmdebstrap(recipe: &Recipe, out: &Path) -> Result<()> {
+/// Reports a build milestone: through `tracing` when the program set up a
+/// subscriber (the `repro` CLI), else on stderr, so a test that builds
+/// the image on first use does not sit silent for minutes.
+fn progress(msg: &str) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::info!("{msg}");
+    } else {
+        eprintln!("repro: {msg}");
+    }
+}
+
+async fn run_mmdebstrap(recipe: &Recipe, out: &Path, log_path: &Path) -> Result<()> {
     if recipe.builder != RootfsBuilder::Mmdebstrap {
         bail!("{}: builder {:?} does not build with mmdebstrap", recipe.dir.join("recipe.toml").display(), recipe.builder);
     }
@@ -330,9 +346,16 @@ async fn run_mmdebstrap(recipe: &Recipe, out: &Path) -> Result<()> {
         args.push(format!("--customize-hook={c}"));
     }
     args.extend(recipe.builder_args.iter().cloned());
-    // No mirror argument: mmdebstrap then uses the host's apt sources.
     args.push(recipe.suite.clone());
     args.push(out.display().to_string());
+    // No mirror argument by default: mmdebstrap then uses the host's apt
+    // sources. Hosts whose sources lack the suite (an Ubuntu CI runner
+    // building Debian) name one in $REPRO_APT_MIRROR, e.g. a repository
+    // variable in CI; it is configuration, never a default in this code.
+    if let Some(m) = std::env::var("REPRO_APT_MIRROR").ok().filter(|m| !m.trim().is_empty()) {
+        tracing::info!("using the apt source from $REPRO_APT_MIRROR");
+        args.push(m);
+    }
     tracing::debug!("mmdebstrap {}", args.join(" "));
     let mut child = tokio::process::Command::new("mmdebstrap")
         .args(&args)
@@ -346,6 +369,7 @@ async fn run_mmdebstrap(recipe: &Recipe, out: &Path) -> Result<()> {
         })?;
     let stderr = child.stderr.take().expect("piped");
     let stdout = child.stdout.take().expect("piped");
+    let mut log = std::fs::File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let mut tail: Vec<String> = Vec::new();
     let mut err_lines = tokio::io::BufReader::new(stderr).lines();
     let mut out_lines = tokio::io::BufReader::new(stdout).lines();
@@ -357,6 +381,8 @@ async fn run_mmdebstrap(recipe: &Recipe, out: &Path) -> Result<()> {
         };
         if let Some(line) = line {
             tracing::info!(target: "harness::images", "mmdebstrap: {line}");
+            use std::io::Write;
+            let _ = writeln!(log, "{line}");
             tail.push(line);
             if tail.len() > 30 {
                 tail.remove(0);
@@ -366,8 +392,9 @@ async fn run_mmdebstrap(recipe: &Recipe, out: &Path) -> Result<()> {
     let status = child.wait().await?;
     if !status.success() {
         bail!(
-            "mmdebstrap failed ({status}) building recipe {}; last output:\n{}",
+            "mmdebstrap failed ({status}) building recipe {}; full log {}; last output:\n{}",
             recipe.dir.join("recipe.toml").display(),
+            log_path.display(),
             tail.join("\n")
         );
     }

@@ -33,6 +33,17 @@ enum Command {
     Gc(cmd::gc::GcArgs),
     /// Measure image builds and node start-up; prints `name: median=… min=… max=… n=…`.
     Bench(cmd::bench::BenchArgs),
+    /// Run a script read from stdin inside a VM node through its guest agent
+    /// (the transport of `netdoctor --target cmd:...`); exits with the script's code.
+    #[command(name = "vm-exec")]
+    VmExec {
+        /// The VM's guest agent socket (printed by the VM node's doctor target).
+        #[arg(long)]
+        qga: std::path::PathBuf,
+        /// Seconds the script may run in the guest.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<()> {
@@ -43,6 +54,10 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Shell(a) => cmd::shell::run(a).await,
         Command::Gc(a) => cmd::gc::run(a).await,
         Command::Bench(a) => cmd::bench::run(a).await,
+        Command::VmExec { qga, timeout } => {
+            let code = harness::vm::exec_cli::run(&qga, std::time::Duration::from_secs(timeout))?;
+            std::process::exit(code)
+        }
     }
 }
 

@@ -5,8 +5,9 @@
 use regex::Regex;
 use std::sync::LazyLock;
 
-/// Replaces drifting values in `text`; `node_addr` is the node's own address.
-pub fn redact(text: &str, node_addr: Option<&str>) -> String {
+/// Replaces drifting values in `text`: first the known ones, given as
+/// `(value, placeholder)` (the node's address and name), then the patterns.
+pub fn redact(text: &str, known: &[(&str, &str)]) -> String {
     static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         [
             // ISO and journal timestamps.
@@ -24,10 +25,12 @@ pub fn redact(text: &str, node_addr: Option<&str>) -> String {
         .map(|(re, to)| (Regex::new(re).expect("static regex"), to))
         .collect()
     });
-    let mut out = match node_addr {
-        Some(a) if !a.is_empty() => text.replace(a, "[node-ip]"),
-        _ => text.to_string(),
-    };
+    let mut out = text.to_string();
+    for (value, placeholder) in known {
+        if !value.is_empty() {
+            out = out.replace(value, placeholder);
+        }
+    }
     for (re, to) in RULES.iter() {
         out = re.replace_all(&out, *to).into_owned();
     }
@@ -41,11 +44,12 @@ mod tests {
     #[test]
     fn keeps_the_error_and_names_what_drifts() {
         let line = "docker: Error response from daemon: driver failed programming external connectivity on endpoint web8893 (3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a9c0d1e2b3f2a): (iptables failed: iptables --wait -t nat -A DOCKER -p tcp -d 0/0 --dport 8893 -j DNAT --to-destination 172.17.0.2:80 ! -i docker0: iptables: No chain/target/match by that name.";
-        let r = redact(line, Some("172.18.0.2"));
+        let r = redact(line, &[("172.18.0.2", "[node-ip]")]);
         assert!(r.contains("on endpoint web8893 ([id])"), "{r}");
         assert!(r.contains("172.17.0.2:80"), "inner addresses are stable and kept: {r}");
-        assert_eq!(redact("reach 172.18.0.2:8893 at 2026-11-23 01:02:03 UTC", Some("172.18.0.2")), "reach [node-ip]:8893 at [time]");
-        assert_eq!(redact("AFTER dockerd (monotonic 1448.52s vs dockerd 1448.15s)", None), "AFTER dockerd (monotonic [secs] vs dockerd [secs])");
-        assert_eq!(redact("Dec 13 09:22:20 localhost dockerd[352906]: failed", None), "[time] localhost dockerd[pid]: failed");
+        assert_eq!(redact("reach 172.18.0.2:8893 at 2026-11-23 01:02:03 UTC", &[("172.18.0.2", "[node-ip]")]), "reach [node-ip]:8893 at [time]");
+        assert_eq!(redact("n1-3f2a dockerd[7]: up", &[("n1-3f2a", "[node]")]), "[node] dockerd[pid]: up");
+        assert_eq!(redact("AFTER dockerd (monotonic 1448.52s vs dockerd 1448.15s)", &[]), "AFTER dockerd (monotonic [secs] vs dockerd [secs])");
+        assert_eq!(redact("Dec 13 09:22:20 localhost dockerd[352906]: failed", &[]), "[time] localhost dockerd[pid]: failed");
     }
 }

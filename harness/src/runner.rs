@@ -157,7 +157,16 @@ pub async fn run(
         node: node.as_ref(),
         doctor: &opts.doctor,
         transcript: Transcript::default(),
-        node_addr: node.endpoint(1).await.ok().map(|a| a.ip().to_string()),
+        known: {
+            let mut k = vec![(node.name().to_string(), "[node]")];
+            // A VM's endpoint is loopback: stable, nothing to redact.
+            if let Ok(a) = node.endpoint(1).await {
+                if !a.ip().is_loopback() {
+                    k.push((a.ip().to_string(), "[node-ip]"));
+                }
+            }
+            k
+        },
     };
     let mut outcome = Outcome {
         scenario: scenario.name.clone(),
@@ -241,12 +250,14 @@ struct Ctx<'a> {
     node: &'a dyn Node,
     doctor: &'a std::path::Path,
     transcript: Transcript,
-    node_addr: Option<String>,
+    /// Drifting values the node itself defines: its address and name.
+    known: Vec<(String, &'static str)>,
 }
 
 impl Ctx<'_> {
     fn redact(&self, s: &str) -> String {
-        redact(s, self.node_addr.as_deref())
+        let known: Vec<(&str, &str)> = self.known.iter().map(|(v, p)| (v.as_str(), *p)).collect();
+        redact(s, &known)
     }
 
     /// Runs one step: the report, and `Some(why)` when it missed its expectation.

@@ -128,10 +128,10 @@ pub fn already_allocated(f: &Facts) -> Option<Finding> {
     let mut plan = Vec::new();
     for (p, line, victim) in &ports {
         // Once the failed container is removed (or started elsewhere) the conflict is over.
-        if let (Some(v), Some(created)) = (victim, &f.docker.created) {
-            if !created.contains(v) {
-                continue;
-            }
+        if let (Some(v), Some(created)) = (victim, &f.docker.created)
+            && !created.contains(v)
+        {
+            continue;
         }
         let holders: Vec<String> = f
             .docker

@@ -13,6 +13,9 @@ pub enum ImagesCommand {
         /// Rebuild even when the tag exists.
         #[arg(long)]
         force: bool,
+        /// Build the VM disk (recipe `[vm]` table) instead of the container image.
+        #[arg(long)]
+        vm: bool,
     },
     /// Print the tag a platform's recipe builds (its hash), without building.
     Tag {
@@ -24,7 +27,18 @@ pub enum ImagesCommand {
 /// Runs an images subcommand.
 pub async fn run(c: ImagesCommand) -> Result<()> {
     match c {
-        ImagesCommand::Build { platform, force } => {
+        ImagesCommand::Build { platform, force, vm: true } => {
+            let recipe = Recipe::load(super::parse_platform(&platform)?)?;
+            let r = tokio::task::spawn_blocking(move || harness::vm::disk::ensure(&recipe, force)).await??;
+            println!(
+                "{} {} in {} ms (kernels {})",
+                r.image.dir.display(),
+                if r.cached { "cache hit" } else { "built" },
+                r.duration.as_millis(),
+                r.image.meta.kernel_packages.join(", ")
+            );
+        }
+        ImagesCommand::Build { platform, force, vm: false } => {
             let recipe = Recipe::load(super::parse_platform(&platform)?)?;
             let docker = harness::docker::connect().await?;
             let r = images::build(&docker, &recipe, force).await?;

@@ -127,23 +127,22 @@ impl ContainerNode {
 
     async fn create(&mut self, image: &str, opts: &ContainerOptions) -> Result<()> {
         let labels = crate::docker::labels(&[("org.repro.node", &self.name), ("org.repro.platform", self.platform.name())]);
-        self.docker
-            .create_network(NetworkCreateRequest {
+        // Independent: create both at once.
+        let (net, vol) = tokio::join!(
+            self.docker.create_network(NetworkCreateRequest {
                 name: self.name.clone(),
                 driver: Some("bridge".into()),
                 labels: Some(labels.clone()),
                 ..Default::default()
-            })
-            .await
-            .context("creating the node's network")?;
-        self.docker
-            .create_volume(VolumeCreateRequest {
+            }),
+            self.docker.create_volume(VolumeCreateRequest {
                 name: Some(self.name.clone()),
                 labels: Some(labels.clone()),
                 ..Default::default()
             })
-            .await
-            .context("creating the node's /var/lib/docker volume")?;
+        );
+        net.context("creating the node's network")?;
+        vol.context("creating the node's /var/lib/docker volume")?;
 
         let t0 = Instant::now();
         self.create_and_start_container(image, &labels).await?;

@@ -172,6 +172,9 @@ impl VmNode {
             state: Arc::new(Mutex::new(Running { qemu: None, release: String::new(), boots: Vec::new() })),
             detached: false,
         };
+        // Resolve (maybe build) the `repro vm-exec` binary now, not inside
+        // the synchronous doctor_target().
+        tokio::task::spawn_blocking(repro_binary).await?;
         qemu::create_overlay(&node.image.disk(), &node.cfg.overlay)?;
         let release = node.first_kernel()?;
         let entry = node.entry_from_image(&release)?;
@@ -555,7 +558,9 @@ impl Node for VmNode {
             let entry = self.newest_entry(&listing).await?;
             let sock = self.cfg.qga_socket.clone();
             let call = self.cfg.accel.scale(AGENT_CALL_TIMEOUT);
-            tokio::task::spawn_blocking(move || Qga::connect(&sock, call)?.shutdown_reboot()).await??;
+            // `systemctl reboot`, not the agent's guest-shutdown: that one goes
+            // through `shutdown +0`, which needs logind (masked for boot speed).
+            tokio::task::spawn_blocking(move || Qga::connect(&sock, call)?.spawn(&["/bin/systemctl", "reboot"])).await??;
             let state = self.state.clone();
             let wait = self.cfg.accel.scale(SHUTDOWN_TIMEOUT);
             let exited = tokio::task::spawn_blocking(move || {
@@ -580,8 +585,7 @@ impl Node for VmNode {
     }
 
     fn doctor_target(&self) -> String {
-        let exe = std::env::var("REPRO_BIN").map(PathBuf::from).unwrap_or_else(|_| repro_binary());
-        format!("cmd:{} vm-exec --qga {}", exe.display(), self.cfg.qga_socket.display())
+        format!("cmd:{} vm-exec --qga {}", repro_binary().display(), self.cfg.qga_socket.display())
     }
 
     async fn logs(&self) -> Result<String> {
@@ -621,21 +625,53 @@ impl Drop for VmNode {
     }
 }
 
-/// The `repro` binary next to the running executable (tests run from
-/// `target/<profile>/deps/`, the binary lives in `target/<profile>/`).
+/// The `repro` binary that serves `vm-exec`: `$REPRO_BIN`; under cargo
+/// (`$CARGO` set: `cargo test`, `cargo run`) this workspace's, built first so
+/// it is never stale; else the running `repro` itself or one next to the
+/// running executable. Resolved once per process.
 fn repro_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("repro"));
-    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    for _ in 0..2 {
-        let candidate = dir.join("repro");
-        if candidate.is_file() {
-            return candidate;
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("REPRO_BIN") {
+            return PathBuf::from(p);
         }
-        if !dir.pop() {
-            break;
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("repro"));
+        if exe.file_name().is_some_and(|n| n == "repro") {
+            return exe;
         }
+        if let Some(cargo) = std::env::var_os("CARGO")
+            && let Some(p) = build_repro_with_cargo(&cargo)
+        {
+            return p;
+        }
+        exe.ancestors()
+            .skip(1)
+            .take(2)
+            .map(|d| d.join("repro"))
+            .find(|c| c.is_file())
+            .unwrap_or_else(|| PathBuf::from("repro"))
+    })
+    .clone()
+}
+
+/// `cargo build -p harness --bin repro`; the path cargo reports.
+fn build_repro_with_cargo(cargo: &std::ffi::OsStr) -> Option<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "-p", "harness", "--bin", "repro", "--message-format=json"])
+        .current_dir(&workspace)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        tracing::warn!("`cargo build -p harness --bin repro` failed; the doctor cannot reach VM nodes");
+        return None;
     }
-    PathBuf::from("repro")
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"]["name"] == "repro")
+        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
 }
 
 #[cfg(test)]

@@ -245,8 +245,22 @@ pub fn ensure(recipe: &Recipe, force: bool) -> Result<BuildReport> {
         return Ok(BuildReport { image, cached: true, duration: start.elapsed() });
     }
     build(recipe, &settings, &kernels, &key, &dir)?;
+    prune(&root, &recipe.name, &key);
     let image = load(&dir)?.ok_or_else(|| anyhow!("built {} but it has no image.json", dir.display()))?;
     Ok(BuildReport { image, cached: false, duration: start.elapsed() })
+}
+
+/// Removes this recipe's older disks (1.5 GB each) once a new one is built.
+fn prune(root: &Path, recipe: &str, keep: &str) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stem = name.strip_suffix(".lock").unwrap_or(&name);
+        if stem != keep && stem.strip_prefix(recipe).is_some_and(|r| r.starts_with('-')) {
+            tracing::info!("VM image cache: removing outdated {name}");
+            let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
+        }
+    }
 }
 
 /// Loads a cached image; `None` when `dir` holds no complete image.

@@ -282,11 +282,11 @@ impl Qga {
         Ok(out)
     }
 
-    /// Asks the guest to reboot (with qemu's `-no-reboot`, qemu then exits).
-    /// The agent does not answer this command, so no reply is awaited.
-    pub fn shutdown_reboot(&mut self) -> Result<()> {
-        let line = json!({"execute": "guest-shutdown", "arguments": {"mode": "reboot"}}).to_string() + "\n";
-        self.writer.write_all(line.as_bytes())?;
+    /// Starts `argv` in the guest without waiting for it (e.g. `systemctl
+    /// reboot`, which takes the agent down with it).
+    pub fn spawn(&mut self, argv: &[&str]) -> Result<()> {
+        let (path, args) = argv.split_first().ok_or_else(|| anyhow!("empty command"))?;
+        self.call("guest-exec", json!({"path": path, "arg": args, "env": GUEST_ENV}), Duration::from_secs(30))?;
         Ok(())
     }
 }
