@@ -30,6 +30,7 @@ const CASES: &[(&str, &[(&str, Severity)])] = &[
     ("debian12-flushed-with-stale-legacy", &[("firewalld-flushed-chains", I), ("published-port-without-rule", I)]),
     ("debian12-backend-switched-legacy-stale-dnat", &[("iptables-backend-mismatch", I)]),
     ("debian12-backend-legacy-after-restart", &[("iptables-backend-mismatch", I)]),
+    ("debian12-backend-stale-dnat-reaches-other", &[("iptables-backend-mismatch", I)]),
     ("debian12-ip-forward-off", &[("ip-forwarding-disabled", I)]),
     ("debian12-port-already-allocated", &[("port-already-allocated", W)]),
     ("debian12-vm-stale-kernel", &[("stale-kernel", I), ("docker-daemon-failed", I)]),
@@ -132,6 +133,25 @@ fn swapped_alternative_is_pointed_back_and_stale_rules_removed() {
     assert!(m.evidence.iter().any(|e| e.contains("--dport 8894 -j DNAT")), "{:#?}", m.evidence);
     assert!(m.plan.iter().any(|s| s.command.contains("-D DOCKER") && s.command.contains("8894")));
     assert!(m.plan.iter().all(|s| s.needs == Needs::Nothing), "no restart needed");
+}
+
+#[test]
+fn a_stale_dnat_rule_names_the_container_it_now_reaches() {
+    // Scenario iptables-legacy-after-restart: web8080 moved to 172.17.0.3 and
+    // was removed; `other` (no published port) got 172.17.0.2, where nft's
+    // stale DNAT for 8080 still points, so port 8080 answers from `other`.
+    let f = load("debian12-backend-stale-dnat-reaches-other");
+    let m = analyse(&f).into_iter().find(|x| x.code == "iptables-backend-mismatch").unwrap();
+    assert!(
+        m.evidence.iter().any(|e| e.contains("--dport 8080 -j DNAT --to-destination 172.17.0.2:80")
+            && e.contains("port 8080 now reaches container `other` at 172.17.0.2, which does not publish it")),
+        "{:#?}",
+        m.evidence
+    );
+    // The stale backend's Docker rules go, the admin's rule there stays.
+    let all: String = m.plan.iter().map(|s| s.command.clone()).collect::<Vec<_>>().join("\n");
+    assert!(all.contains("iptables-nft -w -t nat -F DOCKER"), "{all}");
+    assert!(!all.contains("admin-rule") && !all.contains("iptables-legacy"), "{all}");
 }
 
 #[test]

@@ -155,15 +155,60 @@ pub fn remove_blocking(resources: Vec<Owned>) -> Result<()> {
 pub fn remove_live_blocking() {
     let groups: Vec<(String, Vec<Owned>)> = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
     let all: Vec<Owned> = groups.into_iter().flat_map(|(_, r)| r).collect();
-    if !all.is_empty() {
-        if let Err(e) = remove_blocking(all) {
-            eprintln!("repro: cleanup incomplete ({e:#}); run `repro gc`");
-        }
+    if !all.is_empty()
+        && let Err(e) = remove_blocking(all)
+    {
+        eprintln!("repro: cleanup incomplete ({e:#}); run `repro gc`");
     }
     let reapers = REAPERS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for f in reapers {
         f();
     }
+}
+
+/// While true (an interactive shell owns the terminal), Ctrl-C belongs to
+/// that shell: the terminal sends SIGINT to the whole foreground group.
+static INTERACTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks whether an interactive child owns the terminal (SIGINT ignored
+/// meanwhile; SIGTERM still cleans up).
+pub fn set_interactive(on: bool) {
+    INTERACTIVE.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Installs a Ctrl-C / SIGTERM handler that removes this process's live
+/// nodes ([`remove_live_blocking`]) and exits with 130 / 143. Call once
+/// from a `main` (the `repro` CLI, a custom test harness); it runs on its
+/// own thread and runtime, so it works whatever the caller's runtime is.
+pub fn install_signal_cleanup() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let spawned = std::thread::Builder::new().name("repro-signals".into()).spawn(|| {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+                    eprintln!("repro: cannot watch SIGINT/SIGTERM; after an interrupt run `repro gc`");
+                    return;
+                };
+                let code = loop {
+                    tokio::select! {
+                        _ = int.recv() => {
+                            if INTERACTIVE.load(std::sync::atomic::Ordering::SeqCst) { continue; }
+                            break 130;
+                        }
+                        _ = term.recv() => break 143,
+                    }
+                };
+                eprintln!("repro: interrupted; removing this run's nodes");
+                remove_live_blocking();
+                std::process::exit(code);
+            });
+        });
+        if let Err(e) = spawned {
+            eprintln!("repro: cannot start the signal thread ({e}); after an interrupt run `repro gc`");
+        }
+    });
 }
 
 /// What [`sweep`] removed.
@@ -180,19 +225,31 @@ pub struct SweepReport {
 }
 
 /// True when the resource's creating process (label [`crate::docker::RUN_LABEL`])
-/// is gone, or the label is missing or unreadable.
+/// is gone. Resources without that label (made by hand) are never orphans.
 fn orphaned(labels: Option<&std::collections::HashMap<String, String>>) -> bool {
     let pid = labels.and_then(|l| l.get(crate::docker::RUN_LABEL)).and_then(|p| p.parse::<i32>().ok());
     match pid {
-        Some(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        None => true,
+        Some(pid) => !alive(pid),
+        // No run label: made by hand or by another tool; not ours to judge.
+        None => false,
     }
 }
 
+fn alive(pid: i32) -> bool {
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The parent pid of a process, from /proc/<pid>/status.
+fn parent_of(pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|v| v.trim().parse().ok())
+}
+
 /// Removes labelled containers, volumes and networks left by runs whose
-/// process is gone (or, with `all`, every labelled one, including those of
-/// runs still going), and every qemu recorded in [`vm_pid_dir`]. Images
-/// are kept: they are the cache.
+/// process is gone, and qemu processes recorded in [`vm_pid_dir`] whose
+/// owner is gone. With `all`, removes every labelled resource and recorded
+/// qemu, including those of runs still going and those made by hand.
+/// Images are kept: they are the cache.
 pub async fn sweep(docker: &Docker, all: bool) -> Result<SweepReport> {
     let mut report = SweepReport::default();
     let filters = Some(crate::docker::managed_filter());
@@ -236,24 +293,35 @@ pub async fn sweep(docker: &Docker, all: bool) -> Result<SweepReport> {
         .collect();
     report.networks = nets.iter().map(|o| o.name.clone()).collect();
     remove(docker, &nets).await?;
-    report.vm_pids = reap_vm_pid_files();
+    report.vm_pids = reap_vm_pid_files(&vm_pid_dir(), all);
     Ok(report)
 }
 
-/// Kills qemu processes recorded in [`vm_pid_dir`] and removes the files.
-/// A pid whose process is not a qemu any more (reused) is left alone.
-fn reap_vm_pid_files() -> Vec<i32> {
+/// Kills qemu processes recorded in [`vm_pid_dir`] and removes their files.
+///
+/// A pid file holds the qemu pid, optionally followed by the owner's pid.
+/// A qemu still owned by a live process (the recorded owner, else its
+/// parent unless that is PID 1) is left alone unless `all`; a pid whose
+/// process is not a qemu any more (reused) is never killed.
+fn reap_vm_pid_files(dir: &std::path::Path, all: bool) -> Vec<i32> {
     let mut killed = Vec::new();
-    let Ok(entries) = std::fs::read_dir(vm_pid_dir()) else { return killed };
+    let Ok(entries) = std::fs::read_dir(dir) else { return killed };
     for e in entries.flatten() {
         let path = e.path();
         if path.extension().and_then(|x| x.to_str()) != Some("pid") {
             continue;
         }
-        let pid = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<i32>().ok());
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut fields = text.split_whitespace().map(|f| f.parse::<i32>().ok());
+        let (pid, owner) = (fields.next().flatten(), fields.next().flatten());
         if let Some(pid) = pid {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim_end().starts_with("qemu") {
+            let is_qemu = comm.trim_end().starts_with("qemu");
+            let owner = owner.or_else(|| parent_of(pid).filter(|&p| p > 1));
+            if is_qemu && !all && owner.is_some_and(alive) {
+                continue;
+            }
+            if is_qemu {
                 // SAFETY: plain kill(2) on a pid we just checked is a qemu.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
                 killed.push(pid);
@@ -262,4 +330,32 @@ fn reap_vm_pid_files() -> Vec<i32> {
         let _ = std::fs::remove_file(&path);
     }
     killed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn only_resources_of_dead_runs_are_orphans() {
+        let me = HashMap::from([(crate::docker::RUN_LABEL.to_string(), std::process::id().to_string())]);
+        let dead = HashMap::from([(crate::docker::RUN_LABEL.to_string(), "2147483646".to_string())]);
+        assert!(!orphaned(Some(&me)));
+        assert!(orphaned(Some(&dead)));
+        assert!(!orphaned(Some(&HashMap::new())), "hand-made resources are not ours to sweep");
+        assert!(!orphaned(None));
+    }
+
+    #[test]
+    fn pid_files_of_non_qemu_processes_are_removed_without_killing() {
+        let d = tempfile::tempdir().unwrap();
+        // Our own pid: alive, but not a qemu, so it must survive.
+        std::fs::write(d.path().join("a.pid"), std::process::id().to_string()).unwrap();
+        std::fs::write(d.path().join("b.pid"), "not a pid").unwrap();
+        std::fs::write(d.path().join("notes.txt"), "kept").unwrap();
+        assert!(reap_vm_pid_files(d.path(), true).is_empty());
+        assert!(!d.path().join("a.pid").exists() && !d.path().join("b.pid").exists());
+        assert!(d.path().join("notes.txt").exists());
+    }
 }

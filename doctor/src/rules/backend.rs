@@ -117,6 +117,29 @@ fn stale_container_rules<'a>(rules: &'a RuleSet, live: &[String]) -> Vec<(&'a st
     out
 }
 
+/// Where a stale DNAT rule sends its port now: the kernel still applies it,
+/// so a port nobody publishes can reach whichever container got the address.
+fn dnat_reach(f: &Facts, rule: &str) -> String {
+    let w: Vec<&str> = rule.split_whitespace().collect();
+    let field = |k: &str| w.windows(2).find(|p| p[0] == k).map(|p| p[1]);
+    let (Some(port), Some(to)) = (field("--dport"), field("--to-destination")) else { return String::new() };
+    let proto = field("-p").unwrap_or("tcp");
+    let addr = to.split(':').next().unwrap_or(to);
+    let owner = f.docker.running().iter().find(|c| {
+        c.addresses.iter().any(|a| a.split_once('=').is_some_and(|(_, ip)| ip == addr))
+    });
+    match owner {
+        Some(c) if c.ports.iter().any(|p| p.host_port.to_string() == port && p.proto == proto) => {
+            format!(" (port {port} reaches `{}` at {addr}, which publishes it)", c.name)
+        }
+        Some(c) => format!(
+            " (port {port} now reaches container `{}` at {addr}, which does not publish it)",
+            c.name
+        ),
+        None => format!(" (no running container has {addr}: port {port} leads nowhere)"),
+    }
+}
+
 /// Addresses of running containers (`bridge=172.17.0.2` -> `172.17.0.2`).
 fn live_addrs(f: &Facts) -> Vec<String> {
     f.docker
@@ -173,7 +196,7 @@ pub fn mismatch(f: &Facts) -> Option<Finding> {
     if let Some(sr) = stale_rules {
         ev.push(format!("Docker's chains also linger in {}: {}", sr.tool, sr.docker_chains().join(", ")));
         for d in sr.docker_dnat_rules() {
-            ev.push(format!("stale rule in {} (nat): {d}", sr.tool));
+            ev.push(format!("stale rule in {} (nat): {d}{}", sr.tool, dnat_reach(f, d)));
         }
     } else {
         ev.push(format!(

@@ -38,7 +38,7 @@ pub async fn run(args: ShellArgs) -> Result<()> {
     let status = status.context("running `docker exec` (is the docker CLI installed? `sudo ci/bootstrap`)");
     if args.keep {
         let name = node.keep();
-        eprintln!("kept node {name}: attach with `docker exec -it {name} bash`; remove with `repro gc --all`");
+        eprintln!("kept node {name}: attach with `docker exec -it {name} bash`; remove it with `repro gc` (it removes every leftover of finished runs)");
     } else {
         Box::new(node).destroy().await?;
     }

@@ -141,7 +141,14 @@ impl ContainerNode {
                 ..Default::default()
             })
         );
-        net.context("creating the node's network")?;
+        net.map_err(|e| {
+            let hint = if e.to_string().contains("non-overlapping") {
+                "; the engine's address pools are used up: remove leftovers with `repro gc` or unused networks with `docker network prune`"
+            } else {
+                ""
+            };
+            anyhow!("creating the node's network: {e}{hint}")
+        })?;
         vol.context("creating the node's /var/lib/docker volume")?;
 
         let t0 = Instant::now();
@@ -249,18 +256,32 @@ impl ContainerNode {
         Ok(())
     }
 
-    /// Polls every 100 ms until systemd is running (or degraded) and
-    /// `docker info` answers inside.
+    /// Waits until systemd is running (or degraded) and `docker info`
+    /// answers inside. The polling (every 50 ms) runs inside the node in one
+    /// exec, so it costs one engine round trip, not one per poll; the outer
+    /// loop only retries while the container is too young to exec into.
     async fn wait_ready(&self, timeout: Duration) -> Result<()> {
-        const CHECK: &str = r#"s=$(systemctl is-system-running 2>/dev/null)
-case "$s" in
-  running|degraded) docker info --format '{{.ServerVersion}}' >/dev/null 2>&1 && echo READY || echo "systemd $s, dockerd not answering yet";;
-  *) echo "systemd is ${s:-not answering}";;
-esac"#;
+        // $1 = how many 50 ms rounds to try before giving up.
+        const CHECK: &str = r#"n=0
+while :; do
+  s=$(systemctl is-system-running 2>/dev/null)
+  case "$s" in
+    running|degraded) docker info --format '{{.ServerVersion}}' >/dev/null 2>&1 && { echo READY; exit 0; }
+                      msg="systemd is $s, dockerd not answering yet";;
+    *) msg="systemd is ${s:-not answering}";;
+  esac
+  n=$((n+1)); [ "$n" -ge "$1" ] && { echo "$msg"; exit 1; }
+  sleep 0.05
+done"#;
         let deadline = Instant::now() + timeout;
         let mut last;
         loop {
-            match self.exec(CHECK).await {
+            let rounds = (deadline.saturating_duration_since(Instant::now()).as_millis() / 50).max(1).to_string();
+            let outer = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
+            let res = tokio::time::timeout(outer, self.exec_argv(&["sh", "-c", CHECK, "sh", &rounds]))
+                .await
+                .unwrap_or_else(|_| Err(anyhow!("the readiness check inside the node hung")));
+            match res {
                 Ok(o) if o.stdout.trim() == "READY" => return Ok(()),
                 Ok(o) => last = o.combined().trim().to_string(),
                 Err(e) => {
@@ -339,7 +360,7 @@ rm -rf "$d""#;
     }
 
     /// Leaves the node running after this value is dropped (for `repro
-    /// shell --keep`); returns the container name. `repro gc --all` or
+    /// shell --keep`); returns the container name. `repro gc` (its run is over) or
     /// `docker rm -f` removes it later.
     pub fn keep(mut self) -> String {
         self.removed = true;
@@ -480,7 +501,7 @@ impl Node for ContainerNode {
 
     fn detach(self: Box<Self>) -> String {
         let name = self.keep();
-        format!("node {name} left running: `docker exec -it {name} bash` to enter it, `repro gc --all` to remove it")
+        format!("node {name} left running: `docker exec -it {name} bash` to enter it, `repro gc` to remove it (and every other leftover of finished runs)")
     }
 
     async fn destroy(mut self: Box<Self>) -> Result<()> {
