@@ -257,7 +257,17 @@ pub async fn build(docker: &Docker, recipe: &Recipe, force: bool) -> Result<Buil
     let tar = tmp.path().join("rootfs.tar");
     run_mmdebstrap(recipe, &tar, &log_path).await?;
     let built = start.elapsed();
+    // A forced rebuild moves the tag; the previous image would linger as
+    // an untagged 500 MB layer, so drop it (unless a container still uses it).
+    let previous = docker.inspect_image(&tag).await.ok().and_then(|i| i.id);
     import(docker, recipe, &tar, &tag).await?;
+    let current = docker.inspect_image(&tag).await.ok().and_then(|i| i.id);
+    if let Some(old) = previous.filter(|old| Some(old) != current.as_ref()) {
+        match docker.remove_image(&old, None::<bollard::query_parameters::RemoveImageOptions>, None).await {
+            Ok(_) => tracing::info!("removed the previous image {old}"),
+            Err(e) => tracing::info!("kept the previous image {old}: {e}"),
+        }
+    }
     progress(&format!(
         "image {tag}: built in {:.1} s (rootfs {:.1} s, import {:.1} s)",
         start.elapsed().as_secs_f64(),

@@ -96,7 +96,11 @@ impl ContainerNode {
         let t = Instant::now();
         let image = match &opts.image {
             Some(i) => i.clone(),
-            None => crate::images::ensure_image(platform).await?,
+            None => {
+                // Refuse a node this host cannot run before building its image.
+                crate::centos::check_container_host(&crate::centos::planned_label(platform)?)?;
+                crate::images::ensure_image(platform).await?
+            }
         };
         let image_time = t.elapsed();
         let docker = crate::docker::connect().await?;

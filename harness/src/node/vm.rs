@@ -285,7 +285,9 @@ impl VmNode {
     async fn wait_agent(&self, start: Instant) -> Result<()> {
         let deadline = start + self.cfg.accel.scale(BOOT_TIMEOUT);
         loop {
-            if let Some(status) = self.lock().qemu.as_mut().and_then(|q| q.try_exited()) {
+            // Own statement: the guard must be gone before the error path locks again.
+            let exited = self.lock().qemu.as_mut().and_then(|q| q.try_exited());
+            if let Some(status) = exited {
                 bail!(
                     "VM {}: qemu exited ({status}) while booting {}; qemu said:\n{}\nconsole tail:\n{}",
                     self.name,

@@ -21,7 +21,7 @@ pub struct QemuConfig {
     pub overlay: PathBuf,
     /// The guest agent's unix socket (created by qemu).
     pub qga_socket: PathBuf,
-    /// Serial console output, appended across boots.
+    /// Serial console output, appended across boots (`append=on`).
     pub console_log: PathBuf,
     /// qemu's own stderr.
     pub qemu_log: PathBuf,
@@ -62,7 +62,7 @@ pub fn args(cfg: &QemuConfig, boot: &BootEntry) -> Vec<String> {
     push(&["-append", &boot.cmdline]);
     // cache=unsafe: the overlay is thrown away; skipping flushes saves seconds.
     push(&["-drive", &format!("file={},format=qcow2,if=virtio,cache=unsafe", cfg.overlay.display())]);
-    push(&["-chardev", &format!("file,id=con0,path={}", cfg.console_log.display()), "-serial", "chardev:con0"]);
+    push(&["-chardev", &format!("file,id=con0,path={},append=on", cfg.console_log.display()), "-serial", "chardev:con0"]);
     push(&[
         "-chardev",
         &format!("socket,id=qga0,path={},server=on,wait=off", cfg.qga_socket.display()),
@@ -99,6 +99,12 @@ impl QemuProcess {
             .append(true)
             .open(&cfg.qemu_log)
             .with_context(|| format!("opening {}", cfg.qemu_log.display()))?;
+        // Mark each boot in the console log (qemu appends after it).
+        let mut console = std::fs::OpenOptions::new().create(true).append(true).open(&cfg.console_log)?;
+        std::io::Write::write_all(
+            &mut console,
+            format!("\n=== repro: booting {} ({}) ===\n", boot.release, boot.cmdline).as_bytes(),
+        )?;
         let argv = args(cfg, boot);
         tracing::debug!("qemu-system-x86_64 {}", argv.join(" "));
         let child = Command::new("qemu-system-x86_64")
@@ -115,6 +121,7 @@ impl QemuProcess {
         }
         std::fs::write(&cfg.pid_file, child.id().to_string())
             .with_context(|| format!("writing {}", cfg.pid_file.display()))?;
+        register_live(child.id());
         Ok(QemuProcess { child, pid_file: cfg.pid_file.clone(), exited: None })
     }
 
@@ -151,6 +158,7 @@ impl QemuProcess {
             let _ = self.child.kill();
             self.exited = self.child.wait().ok();
         }
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != self.child.id());
         let _ = std::fs::remove_file(&self.pid_file);
     }
 }
@@ -158,6 +166,24 @@ impl QemuProcess {
 impl Drop for QemuProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// qemu processes this process started and has not reaped yet.
+static LIVE: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+fn register_live(pid: u32) {
+    static REAPER: std::sync::Once = std::sync::Once::new();
+    // On Ctrl-C, `repro` runs the registered reapers before exiting.
+    REAPER.call_once(|| crate::gc::register_reaper(kill_all_live));
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+}
+
+/// SIGKILLs every qemu this process started (the Ctrl-C path; `Drop` reaps them normally).
+pub fn kill_all_live() {
+    for pid in LIVE.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        // SAFETY: kill(2) on a child we spawned and have not reaped, so the pid is still ours.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     }
 }
 
