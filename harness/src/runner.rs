@@ -136,7 +136,9 @@ pub async fn run(
     opts: &RunOptions,
     on_event: &mut (dyn FnMut(Event) + Send),
 ) -> Result<Outcome, RunError> {
-    let run_name = format!("{} on {platform}/{backend}", scenario.name);
+    // Say "centos7-emulated" from the first line on, not only once the node exists.
+    let label = crate::centos::planned_label(platform).unwrap_or_else(|_| platform.name().to_string());
+    let run_name = format!("{} on {label}/{backend}", scenario.name);
     let fail = |stage, step, message: String, transcript: &Transcript, path| RunError {
         run: run_name.clone(),
         stage,
@@ -146,7 +148,7 @@ pub async fn run(
         transcript_path: path,
     };
 
-    on_event(Event::NodeStarting { what: format!("{platform} {backend}") });
+    on_event(Event::NodeStarting { what: format!("{label} {backend}") });
     let started = Instant::now();
     let node = node::start(platform, backend, &scenario.node)
         .await

@@ -176,6 +176,8 @@ impl VmNode {
         // the synchronous doctor_target().
         tokio::task::spawn_blocking(repro_binary).await?;
         qemu::create_overlay(&node.image.disk(), &node.cfg.overlay)?;
+        // Tells the image cache's pruning that this base is in use.
+        std::fs::write(node.run_dir.join("base"), node.image.dir.display().to_string())?;
         let release = node.first_kernel()?;
         let entry = node.entry_from_image(&release)?;
         node.boot(entry).await?;

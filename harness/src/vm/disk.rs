@@ -250,12 +250,22 @@ pub fn ensure(recipe: &Recipe, force: bool) -> Result<BuildReport> {
     Ok(BuildReport { image, cached: false, duration: start.elapsed() })
 }
 
-/// Removes this recipe's older disks (1.5 GB each) once a new one is built.
+/// Removes this recipe's older disks (1.5 GB each) once a new one is built,
+/// except those a live VM still boots from (its run dir names them in `base`).
 fn prune(root: &Path, recipe: &str, keep: &str) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
+    let in_use: Vec<String> = std::fs::read_dir(crate::gc::vm_pid_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|run| std::fs::read_to_string(run.path().join("base")).ok())
+        .collect();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let stem = name.strip_suffix(".lock").unwrap_or(&name);
+        if in_use.iter().any(|b| Path::new(b.trim()).file_name().is_some_and(|n| n == stem)) {
+            continue;
+        }
         if stem != keep && stem.strip_prefix(recipe).is_some_and(|r| r.starts_with('-')) {
             tracing::info!("VM image cache: removing outdated {name}");
             let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
