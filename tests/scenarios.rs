@@ -25,6 +25,8 @@ fn root() -> &'static Path {
 }
 
 fn main() {
+    // Ctrl-C / SIGTERM remove this process's live nodes before exiting.
+    harness::gc::install_signal_cleanup();
     let args = Arguments::from_args();
     let scenarios = match scenario::load_dir(&root().join("scenarios")) {
         Ok(s) => s,

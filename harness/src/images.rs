@@ -262,10 +262,14 @@ pub async fn build(docker: &Docker, recipe: &Recipe, force: bool) -> Result<Buil
     let previous = docker.inspect_image(&tag).await.ok().and_then(|i| i.id);
     import(docker, recipe, &tar, &tag).await?;
     let current = docker.inspect_image(&tag).await.ok().and_then(|i| i.id);
-    if let Some(old) = previous.filter(|old| Some(old) != current.as_ref()) {
+    let mut stale: Vec<String> = previous.into_iter().filter(|old| Some(old) != current.as_ref()).collect();
+    // Images of older versions of this recipe are dead cache entries.
+    stale.extend(older_tags(docker, &recipe.repo(), &tag).await);
+    for old in stale {
         match docker.remove_image(&old, None::<bollard::query_parameters::RemoveImageOptions>, None).await {
-            Ok(_) => tracing::info!("removed the previous image {old}"),
-            Err(e) => tracing::info!("kept the previous image {old}: {e}"),
+            Ok(_) => tracing::info!("removed the outdated image {old}"),
+            Err(e) if crate::docker::is_not_found(&e) => {}
+            Err(e) => tracing::info!("kept the outdated image {old}: {e}"),
         }
     }
     progress(&format!(
@@ -304,6 +308,18 @@ pub async fn node_label(docker: &Docker, platform: Platform, image: &str) -> Res
         Some(r) if r.starts_with(platform.name()) => r,
         _ => platform.name().to_string(),
     })
+}
+
+/// Tags of `repo` other than `keep` (e.g. `repro/debian12:<older hash>`).
+async fn older_tags(docker: &Docker, repo: &str, keep: &str) -> Vec<String> {
+    let filters = std::collections::HashMap::from([("reference".to_string(), vec![format!("{repo}:*")])]);
+    let opts = bollard::query_parameters::ListImagesOptions { filters: Some(filters), ..Default::default() };
+    let Ok(images) = docker.list_images(Some(opts)).await else { return Vec::new() };
+    images
+        .into_iter()
+        .flat_map(|i| i.repo_tags)
+        .filter(|t| t.starts_with(&format!("{repo}:")) && t != keep)
+        .collect()
 }
 
 async fn image_exists(docker: &Docker, tag: &str) -> Result<bool> {
