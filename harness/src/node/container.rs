@@ -505,7 +505,7 @@ impl Node for ContainerNode {
 
     fn detach(self: Box<Self>) -> String {
         let name = self.keep();
-        format!("node {name} left running: `docker exec -it {name} bash` to enter it, `repro gc` to remove it (and every other leftover of finished runs)")
+        format!("node {name} left running: `repro shell {name}` to enter it, `repro gc` to remove it (and every other leftover of finished runs)")
     }
 
     async fn destroy(mut self: Box<Self>) -> Result<()> {

@@ -403,6 +403,18 @@ impl VmNode {
         }
     }
 
+    /// Picks the next boot entry from the live guest's /boot and asks the
+    /// guest to reboot (`systemctl reboot`, not the agent's guest-shutdown:
+    /// that goes through `shutdown +0`, which needs logind, masked here).
+    async fn prepare_reboot(&self) -> Result<BootEntry> {
+        let listing = self.guest_kernels().await?;
+        let entry = self.newest_entry(&listing).await?;
+        let sock = self.cfg.qga_socket.clone();
+        let call = self.cfg.accel.scale(AGENT_CALL_TIMEOUT);
+        tokio::task::spawn_blocking(move || Qga::connect(&sock, call)?.spawn(&["/bin/systemctl", "reboot"])).await??;
+        Ok(entry)
+    }
+
     fn kill_qemu(&self) {
         if let Some(mut q) = self.lock().qemu.take() {
             q.kill();
@@ -556,15 +568,15 @@ impl Node for VmNode {
     async fn reboot(&self) -> Result<()> {
         let start = Instant::now();
         let alive = self.lock().qemu.as_mut().is_some_and(|q| q.try_exited().is_none());
-        let entry = if alive {
+        let mut entry = None;
+        if alive {
             // Read /boot as the bootloader will see it, then reboot the guest.
-            let listing = self.guest_kernels().await?;
-            let entry = self.newest_entry(&listing).await?;
-            let sock = self.cfg.qga_socket.clone();
-            let call = self.cfg.accel.scale(AGENT_CALL_TIMEOUT);
-            // `systemctl reboot`, not the agent's guest-shutdown: that one goes
-            // through `shutdown +0`, which needs logind (masked for boot speed).
-            tokio::task::spawn_blocking(move || Qga::connect(&sock, call)?.spawn(&["/bin/systemctl", "reboot"])).await??;
+            // If the agent is already gone, the guest is rebooting by itself
+            // (e.g. `netdoctor fix` ran `systemctl --no-block reboot`).
+            match self.prepare_reboot().await {
+                Ok(e) => entry = Some(e),
+                Err(e) => tracing::info!("VM {}: guest agent unavailable before reboot ({e:#}); the guest is going down by itself", self.name),
+            }
             let state = self.state.clone();
             let wait = self.cfg.accel.scale(SHUTDOWN_TIMEOUT);
             let exited = tokio::task::spawn_blocking(move || {
@@ -575,13 +587,13 @@ impl Node for VmNode {
             if exited.is_none() {
                 tracing::warn!("VM {}: the guest did not finish its reboot within {wait:?}; resetting it", self.name);
             }
-            entry
-        } else {
-            // The guest already rebooted itself (e.g. `netdoctor fix`), so
-            // qemu exited: read /boot from the disk.
-            self.newest_entry_offline().await?
-        };
+        }
         self.kill_qemu();
+        let entry = match entry {
+            Some(e) => e,
+            // qemu exited (the guest rebooted itself): read /boot from the disk.
+            None => self.newest_entry_offline().await?,
+        };
         tracing::info!("VM {}: rebooting into {} (newest in /boot)", self.name, entry.release);
         self.boot(entry).await?;
         tracing::info!("VM {}: reboot took {} ms", self.name, start.elapsed().as_millis());
