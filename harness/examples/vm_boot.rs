@@ -21,6 +21,10 @@ async fn main() -> anyhow::Result<()> {
             println!("rebooted in {:?}: {:?}", t.elapsed(), node.boots().last());
             continue;
         }
+        if let Some(secs) = cmd.strip_prefix("SLEEP ") {
+            tokio::time::sleep(std::time::Duration::from_secs(secs.parse()?)).await;
+            continue;
+        }
         let o = node.exec(cmd).await?;
         println!("$ {cmd}\n{}[exit {} in {:?}]", o.combined(), o.exit_code, o.duration);
     }

@@ -54,10 +54,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Shell(a) => cmd::shell::run(a).await,
         Command::Gc(a) => cmd::gc::run(a).await,
         Command::Bench(a) => cmd::bench::run(a).await,
-        Command::VmExec { qga, timeout } => {
-            let code = harness::vm::exec_cli::run(&qga, std::time::Duration::from_secs(timeout))?;
-            std::process::exit(code)
-        }
+        Command::VmExec { qga, timeout } => std::process::exit(harness::vm::exec_cli::main(&qga, timeout)),
     }
 }
 

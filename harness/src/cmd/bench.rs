@@ -16,6 +16,9 @@ pub struct BenchArgs {
     /// The platform, e.g. debian12.
     #[arg(long, default_value = "debian12")]
     platform: String,
+    /// Also boot this many VM nodes (vm_agent_ms, vm_boot_ms = to dockerd ready, vm_reboot_ms).
+    #[arg(long, default_value_t = 0)]
+    vm_boots: usize,
 }
 
 /// Measures and prints one line per figure.
@@ -55,6 +58,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     for f in [&cold, &warm, &ready, &probe, &total, &exec, &destroy] {
         if !f.samples_ms.is_empty() {
+            println!("{}", f.line());
+        }
+    }
+    if args.vm_boots > 0 {
+        let (figures, accel) = harness::vm::bench::figures(platform, args.vm_boots).await?;
+        println!("{accel}");
+        for f in figures.iter().filter(|f| !f.samples_ms.is_empty()) {
             println!("{}", f.line());
         }
     }

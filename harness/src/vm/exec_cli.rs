@@ -2,12 +2,31 @@
 //! the guest with `sh -c` through the guest agent, copies the guest's
 //! stdout/stderr to ours and exits with the guest's exit code. This is the
 //! transport `netdoctor --target cmd:...` uses to reach a VM node.
+//!
+//! As with ssh, exit status 255 means the transport failed (no agent, or it
+//! went away mid-command: the guest is shutting down or rebooting), not the
+//! script.
 
 use super::qga::Qga;
 use anyhow::{Context, Result};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
+
+/// Exit status for a transport failure (ssh's convention).
+pub const TRANSPORT_FAILURE: i32 = 255;
+
+/// `repro vm-exec`: runs [`run`] and turns its error into status 255 with
+/// the reason on stderr.
+pub fn main(socket: &Path, timeout_secs: u64) -> i32 {
+    match run(socket, Duration::from_secs(timeout_secs)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("repro vm-exec: {e:#}");
+            TRANSPORT_FAILURE
+        }
+    }
+}
 
 /// Runs stdin's script in the guest behind `socket`; returns the exit code.
 /// `timeout` bounds the command (connection waits are bounded separately).

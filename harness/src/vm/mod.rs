@@ -3,6 +3,7 @@
 //! controls the guest (`qga`), and `repro vm-exec` (`exec_cli`).
 
 pub mod accel;
+pub mod bench;
 pub mod disk;
 pub mod exec_cli;
 pub mod qemu;
