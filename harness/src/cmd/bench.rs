@@ -19,6 +19,13 @@ pub struct BenchArgs {
     /// Also boot this many VM nodes (vm_agent_ms, vm_boot_ms = to dockerd ready, vm_reboot_ms).
     #[arg(long, default_value_t = 0)]
     vm_boots: usize,
+    /// Also run this scenario end to end `--runs` times on `--platform`
+    /// (scenario_ms, and scenario_failures: the flake count).
+    #[arg(long)]
+    scenario: Option<String>,
+    /// How many times to run `--scenario`.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
 }
 
 /// Measures and prints one line per figure.
@@ -61,6 +68,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             println!("{}", f.line());
         }
     }
+    if let Some(name) = &args.scenario {
+        scenario_figures(name, platform, args.runs).await?;
+    }
     if args.vm_boots > 0 {
         let (figures, accel) = harness::vm::bench::figures(platform, args.vm_boots).await?;
         println!("{accel}");
@@ -68,5 +78,36 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             println!("{}", f.line());
         }
     }
+    Ok(())
+}
+
+/// Runs one scenario `runs` times on its first backend; prints its duration
+/// and how many runs failed (each failure's stage and step on stderr).
+async fn scenario_figures(name: &str, platform: harness::platform::Platform, runs: usize) -> Result<()> {
+    use harness::runner::{self, Keep, RunOptions};
+    let s = harness::scenario::load(&super::scenarios_dir().join(format!("{name}.toml")))?;
+    let backend = s.backends[0];
+    let opts = RunOptions {
+        doctor: harness::doctor_cli::default_doctor()?,
+        keep: Keep::Never,
+        stop_after: None,
+        transcript_dir: super::workspace_dir().join("target/repro/transcripts"),
+    };
+    let mut took = Figure::new("scenario_ms");
+    let mut failures = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        match runner::run(&s, platform, backend, &opts, &mut |_| {}).await {
+            Ok(_) => took.push(t.elapsed()),
+            Err(e) => {
+                failures += 1;
+                eprintln!("{e}");
+            }
+        }
+    }
+    if !took.samples_ms.is_empty() {
+        println!("{}", took.line());
+    }
+    println!("scenario_failures: {failures} of {runs} ({name} on {platform}/{backend})");
     Ok(())
 }
