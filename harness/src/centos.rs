@@ -17,7 +17,6 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncBufReadExt;
 
 use crate::images::{Recipe, images_dir};
 use crate::platform::Platform;
@@ -304,42 +303,17 @@ pub async fn build_real(recipe: &Recipe, tag: &str) -> Result<()> {
     args.push(ctx.path().display().to_string());
     tracing::info!("centos7: docker {}", args.join(" "));
 
-    let mut child = tokio::process::Command::new("docker")
-        .args(&args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| anyhow!("cannot run the docker CLI ({e}); the real CentOS 7 image is built with `docker build`"))?;
-    let mut tail: Vec<String> = Vec::new();
-    let mut out = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
-    let mut err = tokio::io::BufReader::new(child.stderr.take().expect("piped")).lines();
-    let (mut out_done, mut err_done) = (false, false);
-    let read = async {
-        while !(out_done && err_done) {
-            let line = tokio::select! {
-                l = out.next_line(), if !out_done => l?.or_else(|| { out_done = true; None }),
-                l = err.next_line(), if !err_done => l?.or_else(|| { err_done = true; None }),
-            };
-            if let Some(line) = line {
-                tracing::info!(target: "harness::images", "docker build: {line}");
-                tail.push(line);
-                if tail.len() > 30 {
-                    tail.remove(0);
-                }
-            }
-        }
-        child.wait().await
-    };
-    let status = tokio::time::timeout(BUILD_TIMEOUT, read)
+    let mut cmd = tokio::process::Command::new("docker");
+    cmd.args(&args);
+    let run = tokio::time::timeout(BUILD_TIMEOUT, crate::logged::run(cmd, "docker build", None))
         .await
         .map_err(|_| anyhow!("the real CentOS 7 build did not finish within {} min", BUILD_TIMEOUT.as_secs() / 60))??;
-    if !status.success() {
+    if !run.status.success() {
         bail!(
-            "`docker build` of {} failed ({status}); last output:\n{}\nWithout the real sources, use {ENV}=emulated",
+            "`docker build` of {} failed ({}); last output:\n{}\nWithout the real sources, use {ENV}=emulated",
             recipe.dir.join("Dockerfile").display(),
-            tail.join("\n")
+            run.status,
+            run.tail.join("\n")
         );
     }
     Ok(())

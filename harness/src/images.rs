@@ -15,7 +15,6 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncBufReadExt;
 
 use crate::platform::Platform;
 
@@ -383,45 +382,16 @@ async fn run_mmdebstrap(recipe: &Recipe, out: &Path, log_path: &Path) -> Result<
         args.push(m);
     }
     tracing::debug!("mmdebstrap {}", args.join(" "));
-    let mut child = tokio::process::Command::new("mmdebstrap")
-        .args(&args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            anyhow::anyhow!("cannot run mmdebstrap ({e}): install it with `sudo ci/bootstrap`")
-        })?;
-    let stderr = child.stderr.take().expect("piped");
-    let stdout = child.stdout.take().expect("piped");
-    let mut log = std::fs::File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let mut tail: Vec<String> = Vec::new();
-    let mut err_lines = tokio::io::BufReader::new(stderr).lines();
-    let mut out_lines = tokio::io::BufReader::new(stdout).lines();
-    let (mut err_done, mut out_done) = (false, false);
-    while !(err_done && out_done) {
-        let line = tokio::select! {
-            l = err_lines.next_line(), if !err_done => l?.or_else(|| { err_done = true; None }),
-            l = out_lines.next_line(), if !out_done => l?.or_else(|| { out_done = true; None }),
-        };
-        if let Some(line) = line {
-            tracing::info!(target: "harness::images", "mmdebstrap: {line}");
-            use std::io::Write;
-            let _ = writeln!(log, "{line}");
-            tail.push(line);
-            if tail.len() > 30 {
-                tail.remove(0);
-            }
-        }
-    }
-    let status = child.wait().await?;
-    if !status.success() {
+    let mut cmd = tokio::process::Command::new("mmdebstrap");
+    cmd.args(&args);
+    let run = crate::logged::run(cmd, "mmdebstrap", Some(log_path)).await?;
+    if !run.status.success() {
         bail!(
-            "mmdebstrap failed ({status}) building recipe {}; full log {}; last output:\n{}",
+            "mmdebstrap failed ({}) building recipe {}; full log {}; last output:\n{}",
+            run.status,
             recipe.dir.join("recipe.toml").display(),
             log_path.display(),
-            tail.join("\n")
+            run.tail.join("\n")
         );
     }
     Ok(())

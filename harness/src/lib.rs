@@ -19,3 +19,4 @@ pub mod events;
 pub mod doctor_cli;
 pub mod redact;
 pub mod vm;
+pub mod logged;

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Bump when the build below changes in a way that must invalidate cached disks.
-const VM_BUILD_LOGIC_VERSION: &str = "vm-1";
+const VM_BUILD_LOGIC_VERSION: &str = "vm-2";
 
 /// The `[vm]` table of a recipe.
 #[derive(Debug, Clone, Deserialize)]
@@ -154,37 +154,26 @@ pub fn vm_settings(recipe: &Recipe) -> Result<VmSettings> {
     Ok(s)
 }
 
-/// Resolves the newest `count` kernel packages matching the pattern with
-/// `apt-cache`, oldest first. Resolved, not pinned: the archive drops old
-/// ABIs, so a pinned `-55` would stop building one day; the names used are
-/// recorded in `image.json` and in the cache key.
-pub fn resolve_kernels(sel: &KernelSelection) -> Result<Vec<String>> {
-    let re = regex::Regex::new(&sel.pattern).context("vm.kernels.pattern")?;
-    let out = Command::new("apt-cache")
-        .args(["search", "--names-only", &sel.pattern])
-        .output()
-        .map_err(|e| anyhow!("cannot run apt-cache ({e}); VM images need a Debian host: run `sudo ci/bootstrap`"))?;
-    if !out.status.success() {
-        bail!("apt-cache search failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| re.is_match(n))
-        .map(str::to_owned)
-        .collect();
-    names.sort_by(|a, b| version_cmp(a, b));
-    names.dedup();
-    if names.len() < sel.count {
-        bail!(
-            "apt-cache knows {} package(s) matching {:?} ({:?}) but the recipe wants {}; run `apt-get update` on the host",
-            names.len(),
-            sel.pattern,
-            names,
-            sel.count
-        );
-    }
-    Ok(names.split_off(names.len() - sel.count))
+/// The shell script (run in the chroot by a customize hook) that installs
+/// the newest `count` kernel packages matching the pattern, as the
+/// TARGET's apt (not the host's) knows them: that also works on hosts whose
+/// own sources carry no Debian kernels (Ubuntu CI runners). Resolved, not
+/// pinned: the archive drops old ABIs, so a pinned `-55` would stop
+/// building one day. The names installed are recorded in `image.json`.
+pub fn kernel_install_script(sel: &KernelSelection) -> String {
+    let pat = sel.pattern.replace('\'', r"'\''");
+    format!(
+        r#"set -e
+pkgs=$(apt-cache search --names-only '{pat}' | cut -d' ' -f1 | grep -E '{pat}' | sort -V | tail -n {n})
+if [ "$(echo $pkgs | wc -w)" -ne {n} ]; then
+    echo "apt in the target knows only [$pkgs] matching {pat}; the recipe wants {n}" >&2
+    exit 1
+fi
+echo "installing kernels: $pkgs" >&2
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs
+"#,
+        n = sel.count
+    )
 }
 
 /// Compares version-like strings as `sort -V` (and GRUB's kernel ordering) do:
@@ -218,15 +207,13 @@ pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     ca.len().cmp(&cb.len())
 }
 
-/// The cache key of a recipe's VM disk with these kernel packages.
-pub fn cache_key(recipe: &Recipe, kernel_packages: &[String]) -> Result<String> {
+/// The cache key of a recipe's VM disk: the recipe directory's hash and
+/// this builder's version. (The kernels resolved at build time are not in
+/// it: a cache hit keeps its kernels; `--force` re-resolves.)
+pub fn cache_key(recipe: &Recipe) -> Result<String> {
     let mut h = Sha256::new();
     h.update(VM_BUILD_LOGIC_VERSION);
     h.update(recipe.hash()?);
-    for k in kernel_packages {
-        h.update([0]);
-        h.update(k);
-    }
     Ok(format!("{}-{}", recipe.name, &format!("{:x}", h.finalize())[..16]))
 }
 
@@ -235,8 +222,7 @@ pub fn cache_key(recipe: &Recipe, kernel_packages: &[String]) -> Result<String> 
 pub fn ensure(recipe: &Recipe, force: bool) -> Result<BuildReport> {
     let start = Instant::now();
     let settings = vm_settings(recipe)?;
-    let kernels = resolve_kernels(&settings.kernels)?;
-    let key = cache_key(recipe, &kernels)?;
+    let key = cache_key(recipe)?;
     let root = cache_dir();
     std::fs::create_dir_all(&root).with_context(|| format!("creating the VM image cache {}", root.display()))?;
     let dir = root.join(&key);
@@ -244,7 +230,7 @@ pub fn ensure(recipe: &Recipe, force: bool) -> Result<BuildReport> {
     if !force && let Some(image) = load(&dir)? {
         return Ok(BuildReport { image, cached: true, duration: start.elapsed() });
     }
-    build(recipe, &settings, &kernels, &key, &dir)?;
+    build(recipe, &settings, &key, &dir)?;
     prune(&root, &recipe.name, &key);
     let image = load(&dir)?.ok_or_else(|| anyhow!("built {} but it has no image.json", dir.display()))?;
     Ok(BuildReport { image, cached: false, duration: start.elapsed() })
@@ -286,7 +272,7 @@ pub fn load(dir: &Path) -> Result<Option<VmImage>> {
     Ok(Some(image))
 }
 
-fn build(recipe: &Recipe, s: &VmSettings, kernels: &[String], key: &str, dir: &Path) -> Result<()> {
+fn build(recipe: &Recipe, s: &VmSettings, key: &str, dir: &Path) -> Result<()> {
     let start = Instant::now();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -303,7 +289,10 @@ fn build(recipe: &Recipe, s: &VmSettings, kernels: &[String], key: &str, dir: &P
         .tempdir_in(parent)
         .with_context(|| format!("creating a build dir in {}", parent.display()))?;
     let rootfs = work.path().join("rootfs");
-    run_mmdebstrap(recipe, s, kernels, &rootfs)?;
+    let script = work.path().join("install-kernels.sh");
+    std::fs::write(&script, kernel_install_script(&s.kernels))?;
+    run_mmdebstrap(recipe, s, &script, &rootfs)?;
+    let kernels = installed_kernel_packages(&rootfs, &s.kernels)?;
     let rootfs_done = start.elapsed();
 
     // Kernels and initrds: the harness boots them with -kernel/-initrd.
@@ -328,7 +317,7 @@ fn build(recipe: &Recipe, s: &VmSettings, kernels: &[String], key: &str, dir: &P
         }
     }
     found.sort_by(|a, b| version_cmp(&a.release, &b.release));
-    if found.len() != kernels.len() {
+    if found.len() != kernels.len() || found.is_empty() {
         bail!("installed kernel packages {kernels:?} but /boot holds {:?}", found.iter().map(|k| &k.release).collect::<Vec<_>>());
     }
 
@@ -371,10 +360,9 @@ fn build(recipe: &Recipe, s: &VmSettings, kernels: &[String], key: &str, dir: &P
     Ok(())
 }
 
-fn run_mmdebstrap(recipe: &Recipe, s: &VmSettings, kernels: &[String], rootfs: &Path) -> Result<()> {
+fn run_mmdebstrap(recipe: &Recipe, s: &VmSettings, kernel_script: &Path, rootfs: &Path) -> Result<()> {
     let mut packages = recipe.packages.clone();
     packages.extend(s.packages.iter().cloned());
-    packages.extend(kernels.iter().cloned());
     let mut args = vec![format!("--variant={}", recipe.variant), format!("--include={}", packages.join(","))];
     for h in &s.essential_hooks {
         args.push(format!("--essential-hook={h}"));
@@ -382,13 +370,21 @@ fn run_mmdebstrap(recipe: &Recipe, s: &VmSettings, kernels: &[String], rootfs: &
     if let Some(o) = recipe.overlay_dir() {
         args.push(format!("--customize-hook=sync-in {} /", o.display()));
     }
+    // Kernels first (their postinst builds the initramfs with the essential
+    // hooks' settings), then the recipe's VM customisation.
+    args.push(format!("--customize-hook=chroot \"$1\" sh -s < '{}'", kernel_script.display()));
     for c in &s.customize {
         args.push(format!("--customize-hook={c}"));
     }
     args.extend(recipe.builder_args.iter().cloned());
-    // No mirror argument: mmdebstrap then uses the host's apt sources.
     args.push(recipe.suite.clone());
     args.push(rootfs.display().to_string());
+    // No mirror argument: mmdebstrap then uses the host's apt sources. A host
+    // without Debian sources (CI on Ubuntu) names one in $REPRO_APT_MIRROR,
+    // as for container images; it is configuration, never a default here.
+    if let Some(m) = std::env::var("REPRO_APT_MIRROR").ok().filter(|m| !m.trim().is_empty()) {
+        args.push(m);
+    }
     tracing::debug!("mmdebstrap {}", args.join(" "));
     let out = Command::new("mmdebstrap")
         .args(&args)
@@ -406,6 +402,21 @@ fn run_mmdebstrap(recipe: &Recipe, s: &VmSettings, kernels: &[String], rootfs: &
         );
     }
     Ok(())
+}
+
+/// The kernel packages dpkg has installed in the rootfs, oldest first.
+fn installed_kernel_packages(rootfs: &Path, sel: &KernelSelection) -> Result<Vec<String>> {
+    let re = regex::Regex::new(&sel.pattern).context("vm.kernels.pattern")?;
+    let status = std::fs::read_to_string(rootfs.join("var/lib/dpkg/status")).context("reading the rootfs dpkg status")?;
+    let mut names: Vec<String> = status
+        .split("\n\n")
+        .filter(|stanza| stanza.lines().any(|l| l == "Status: install ok installed"))
+        .filter_map(|stanza| stanza.lines().find_map(|l| l.strip_prefix("Package: ")))
+        .filter(|n| re.is_match(n))
+        .map(str::to_owned)
+        .collect();
+    names.sort_by(|a, b| version_cmp(a, b));
+    Ok(names)
 }
 
 fn du_mib(dir: &Path) -> Result<u64> {
