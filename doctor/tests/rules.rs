@@ -37,6 +37,7 @@ const CASES: &[(&str, &[(&str, Severity)])] = &[
     ("debian12-vm-reboot-pending", &[("reboot-pending", W)]),
     ("debian12-vm-modules-unavailable", &[("kernel-modules-unavailable", I), ("docker-daemon-failed", I)]),
     ("centos7-firewalld-flushed", &[("firewalld-flushed-chains", I), ("published-port-without-rule", I)]),
+    ("centos7-firewalld-healthy", &[]),
 ];
 
 #[test]
@@ -162,7 +163,7 @@ fn centos7_plain_iptables_is_read_as_legacy() {
     assert!(f.iptables.nft.is_none() && f.iptables.legacy.is_some());
     assert_eq!(f.firewalld.version.as_deref(), Some("0.6.3"));
     assert_eq!(f.firewalld.backend.as_deref(), Some("iptables"));
-    assert_eq!(f.firewalld.active_zones.as_deref(), Some(&["public: interfaces=eth0".to_string()][..]));
+    assert_eq!(f.firewalld.active_zones.as_deref(), Some(&["public: interfaces=eth0,eth1".to_string()][..]));
 }
 
 #[test]
