@@ -81,7 +81,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
             match runner::run(&s, platform, backend, &opts, &mut progress).await {
                 Ok(outcome) => {
                     print!("{}", report(&outcome));
-                    eprintln!("✔ {} on {}/{backend} passed", s.name, outcome.platform);
+                    match stop_after {
+                        Some(stage) => eprintln!("✔ {} on {}/{backend}: every step up to `{stage}` met its expectation", s.name, outcome.platform),
+                        None => eprintln!("✔ {} on {}/{backend} passed", s.name, outcome.platform),
+                    }
                 }
                 Err(e) => {
                     failed += 1;
