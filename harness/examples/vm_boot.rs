@@ -1,4 +1,5 @@
-//! Boots a VM node, runs commands, reboots (dev aid and measurement).
+//! Boots a VM node, runs commands, reboots (dev aid and measurement):
+//! `vm_boot [oldest|newest|RELEASE] [bare|services] [CMD|REBOOT|SLEEP n]...`
 use harness::node::Node;
 use harness::node::vm::{KernelChoice, VmNode, VmOptions};
 
@@ -6,8 +7,10 @@ use harness::node::vm::{KernelChoice, VmNode, VmOptions};
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or("info".into())).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut opts = VmOptions::default();
-    opts.kernel = KernelChoice::parse(args.first().map(String::as_str).unwrap_or("oldest"));
+    let mut opts = VmOptions {
+        kernel: KernelChoice::parse(args.first().map(String::as_str).unwrap_or("oldest")),
+        ..VmOptions::default()
+    };
     if args.get(1).map(String::as_str) == Some("bare") {
         opts.boot_services.clear();
     }

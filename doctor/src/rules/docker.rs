@@ -1,6 +1,6 @@
 //! Docker daemon rules: docker-daemon-failed, ip-forwarding-disabled.
 
-use super::{journal_since_last_start, reboot_step, unit_line};
+use super::{journal_since_last_start, unit_line};
 use crate::explain;
 use crate::facts::*;
 use crate::finding::{codes, Finding, Needs, Severity, Step};
@@ -17,6 +17,11 @@ pub fn daemon_failed(f: &Facts) -> Option<Finding> {
     if !failed {
         return None;
     }
+    // A stale kernel explains the failure and `stale-kernel` already quotes
+    // the journal: one finding with the one cure (a reboot), not two.
+    if crate::rules::stale_kernel_evidence(f).is_some() {
+        return None;
+    }
     let journal = journal_since_last_start(&f.docker);
     let text = journal.join("\n");
     let causes = explain::classify(&text);
@@ -27,12 +32,9 @@ pub fn daemon_failed(f: &Facts) -> Option<Finding> {
             ev.push(format!("docker journal: {}", l.trim()));
         }
     }
-    let stale = crate::rules::stale_kernel_evidence(f);
-    // Facts beat phrases: the same iptables errors mean a stale kernel only
-    // when the running kernel's module tree is really gone.
-    let cause = if stale.is_some() {
-        codes::STALE_KERNEL.to_string()
-    } else if top.is_some_and(|c| c.code == codes::STALE_KERNEL) || !crate::rules::unavailable_modules(f).is_empty() {
+    // A kernel-like journal without a stale kernel: the modules are
+    // unavailable for another reason (a stale kernel returned above).
+    let cause = if top.is_some_and(|c| c.code == codes::STALE_KERNEL) || !crate::rules::unavailable_modules(f).is_empty() {
         codes::KERNEL_MODULES_UNAVAILABLE.to_string()
     } else {
         top.map(|c| c.code.clone()).unwrap_or_else(|| codes::UNKNOWN.to_string())
@@ -40,17 +42,12 @@ pub fn daemon_failed(f: &Facts) -> Option<Finding> {
     if let Some(c) = top {
         ev.push(format!("journal classified as {} (confidence {:.2}): {}", c.code, c.confidence, c.why.join("; ")));
     }
-    let plan = if let Some(_s) = &stale {
-        ev.push("the running kernel's module tree is gone: see stale-kernel".into());
-        vec![reboot_step("dockerd cannot set up NAT until the kernel that matches the installed modules runs".into())]
-    } else {
-        vec![Step {
-            command: "systemctl reset-failed docker; systemctl start docker".into(),
-            why: format!("start dockerd again once the cause ({cause}) is dealt with; if it fails the same way, read `journalctl -u docker -n 50`"),
-            disrupts: "nothing: dockerd is down already".into(),
-            needs: Needs::Nothing,
-        }]
-    };
+    let plan = vec![Step {
+        command: "systemctl reset-failed docker; systemctl start docker".into(),
+        why: format!("start dockerd again once the cause ({cause}) is dealt with; if it fails the same way, read `journalctl -u docker -n 50`"),
+        disrupts: "nothing: dockerd is down already".into(),
+        needs: Needs::Nothing,
+    }];
     Some(Finding {
         code: codes::DOCKER_DAEMON_FAILED.into(),
         severity: Severity::Incident,

@@ -62,8 +62,10 @@ impl Default for VmOptions {
         VmOptions {
             kernel: KernelChoice::Newest,
             ports: vec![80, 8080, 8893],
-            // Same state as a container node at start: firewalld, then dockerd.
-            boot_services: vec!["firewalld".into(), "docker".into()],
+            // A Docker host with dockerd running. firewalld is installed but not
+            // started (under TCG it adds ~10 s to every boot); the firewalld
+            // scenarios start or stop it themselves.
+            boot_services: vec!["docker".into()],
             memory_mib: 2048,
             cpus: 2,
         }
@@ -74,8 +76,7 @@ impl VmOptions {
     /// Options from a scenario's `[node]` table. A scenario that picks the
     /// kernel is about the kernel: nothing is started after boot, so the
     /// modules docker and firewalld load stay out of the fault's way (the
-    /// scenario starts them itself); otherwise the node starts like a
-    /// container node, with firewalld and dockerd running.
+    /// scenario starts them itself); otherwise dockerd is started.
     pub fn from_settings(settings: &crate::scenario::NodeSettings) -> VmOptions {
         let mut o = VmOptions::default();
         if let Some(k) = &settings.kernel {
@@ -144,6 +145,7 @@ impl VmNode {
         tracing::info!("VM accelerator: {} ({why})", accel.name());
         let name = format!("{}-vm-{}", platform.name(), short_id());
         let run_root = crate::gc::vm_pid_dir();
+        sweep_orphan_run_dirs(&run_root);
         let run_dir = run_root.join(&name);
         std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
         let mut forwards = Vec::new();
@@ -425,6 +427,27 @@ impl VmNode {
         self.kill_qemu();
         let _ = std::fs::remove_dir_all(&self.run_dir);
         let _ = std::fs::remove_file(&self.cfg.pid_file);
+    }
+}
+
+/// Removes run dirs (overlays of up to a few GB) that killed processes left
+/// behind: no pid file next to them (`repro gc` removed it, or qemu was
+/// reaped) and untouched for 10 minutes (a starting node writes its pid file
+/// within a second of creating its dir).
+fn sweep_orphan_run_dirs(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for e in entries.flatten() {
+        let path = e.path();
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(600));
+        if path.is_dir() && stale && !root.join(format!("{}.pid", e.file_name().to_string_lossy())).exists() {
+            tracing::info!("removing the orphaned VM run dir {}", path.display());
+            let _ = std::fs::remove_dir_all(&path);
+        }
     }
 }
 

@@ -23,7 +23,7 @@ pub async fn figures(platform: Platform, boots: usize) -> Result<(Vec<Figure>, S
     let mut ready = Figure::new("vm_boot_ms");
     let mut reboot = Figure::new("vm_reboot_ms");
     for i in 0..boots {
-        // Default options: boot the newest kernel, then start firewalld and dockerd.
+        // Default options: boot the newest kernel, then start dockerd.
         let node = VmNode::start_on(platform, image.clone(), VmOptions::default()).await?;
         let b = node.boots()[0].clone();
         agent.push(b.to_agent);
