@@ -359,28 +359,34 @@ fn progress(msg: &str) {
     }
 }
 
-async fn run_mmdebstrap(recipe: &Recipe, out: &Path, log_path: &Path) -> Result<()> {
-    if recipe.builder != RootfsBuilder::Mmdebstrap {
-        bail!("{}: builder {:?} does not build with mmdebstrap", recipe.dir.join("recipe.toml").display(), recipe.builder);
-    }
-    let mut args = vec![format!("--variant={}", recipe.variant), format!("--include={}", recipe.packages.join(","))];
+/// mmdebstrap's arguments for `recipe` (plus extra packages and hooks, for
+/// VM disks) building into `out`. No mirror argument by default: mmdebstrap
+/// then uses the host's apt sources. Hosts whose sources lack the suite (an
+/// Ubuntu CI runner building Debian) name one in `$REPRO_APT_MIRROR`, e.g. a
+/// repository variable in CI; it is configuration, never a default in code.
+pub fn mmdebstrap_args(recipe: &Recipe, extra_packages: &[String], essential_hooks: &[String], customize: &[String], out: &Path) -> Vec<String> {
+    let packages: Vec<&str> = recipe.packages.iter().chain(extra_packages).map(String::as_str).collect();
+    let mut args = vec![format!("--variant={}", recipe.variant), format!("--include={}", packages.join(","))];
+    args.extend(essential_hooks.iter().map(|h| format!("--essential-hook={h}")));
     if let Some(o) = recipe.overlay_dir() {
         args.push(format!("--customize-hook=sync-in {} /", o.display()));
     }
-    for c in &recipe.customize {
-        args.push(format!("--customize-hook={c}"));
-    }
+    args.extend(customize.iter().map(|c| format!("--customize-hook={c}")));
     args.extend(recipe.builder_args.iter().cloned());
     args.push(recipe.suite.clone());
     args.push(out.display().to_string());
-    // No mirror argument by default: mmdebstrap then uses the host's apt
-    // sources. Hosts whose sources lack the suite (an Ubuntu CI runner
-    // building Debian) name one in $REPRO_APT_MIRROR, e.g. a repository
-    // variable in CI; it is configuration, never a default in this code.
     if let Some(m) = std::env::var("REPRO_APT_MIRROR").ok().filter(|m| !m.trim().is_empty()) {
         tracing::info!("using the apt source from $REPRO_APT_MIRROR");
         args.push(m);
     }
+    args
+}
+
+async fn run_mmdebstrap(recipe: &Recipe, out: &Path, log_path: &Path) -> Result<()> {
+    if recipe.builder != RootfsBuilder::Mmdebstrap {
+        bail!("{}: builder {:?} does not build with mmdebstrap", recipe.dir.join("recipe.toml").display(), recipe.builder);
+    }
+    let args = mmdebstrap_args(recipe, &[], &[], &recipe.customize, out);
     tracing::debug!("mmdebstrap {}", args.join(" "));
     let mut cmd = tokio::process::Command::new("mmdebstrap");
     cmd.args(&args);
@@ -440,6 +446,22 @@ async fn import(docker: &Docker, recipe: &Recipe, tar: &Path, tag: &str) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mmdebstrap_gets_no_mirror_and_keeps_hook_order() {
+        let r = Recipe::load(Platform::Debian12).unwrap();
+        if std::env::var_os("REPRO_APT_MIRROR").is_some() {
+            return; // configured on purpose: then it is the last argument
+        }
+        let a = mmdebstrap_args(&r, &["qemu-guest-agent".into()], &["ess".into()], &["first".into(), "second".into()], Path::new("/x/out"));
+        // The host's apt sources: the target is the last argument, no mirror after it.
+        assert_eq!(a[a.len() - 2..], [r.suite.clone(), "/x/out".to_string()]);
+        assert!(a[1].starts_with("--include=") && a[1].ends_with(",qemu-guest-agent"), "{}", a[1]);
+        let hooks: Vec<&str> = a.iter().filter(|x| x.contains("-hook=")).map(String::as_str).collect();
+        assert_eq!(hooks[0], "--essential-hook=ess");
+        assert!(hooks[1].starts_with("--customize-hook=sync-in "), "{hooks:?}");
+        assert_eq!(hooks[2..], ["--customize-hook=first", "--customize-hook=second"]);
+    }
 
     #[test]
     fn debian12_recipe_loads_and_hash_is_stable() {

@@ -361,30 +361,11 @@ fn build(recipe: &Recipe, s: &VmSettings, key: &str, dir: &Path) -> Result<()> {
 }
 
 fn run_mmdebstrap(recipe: &Recipe, s: &VmSettings, kernel_script: &Path, rootfs: &Path) -> Result<()> {
-    let mut packages = recipe.packages.clone();
-    packages.extend(s.packages.iter().cloned());
-    let mut args = vec![format!("--variant={}", recipe.variant), format!("--include={}", packages.join(","))];
-    for h in &s.essential_hooks {
-        args.push(format!("--essential-hook={h}"));
-    }
-    if let Some(o) = recipe.overlay_dir() {
-        args.push(format!("--customize-hook=sync-in {} /", o.display()));
-    }
     // Kernels first (their postinst builds the initramfs with the essential
     // hooks' settings), then the recipe's VM customisation.
-    args.push(format!("--customize-hook=chroot \"$1\" sh -s < '{}'", kernel_script.display()));
-    for c in &s.customize {
-        args.push(format!("--customize-hook={c}"));
-    }
-    args.extend(recipe.builder_args.iter().cloned());
-    args.push(recipe.suite.clone());
-    args.push(rootfs.display().to_string());
-    // No mirror argument: mmdebstrap then uses the host's apt sources. A host
-    // without Debian sources (CI on Ubuntu) names one in $REPRO_APT_MIRROR,
-    // as for container images; it is configuration, never a default here.
-    if let Some(m) = std::env::var("REPRO_APT_MIRROR").ok().filter(|m| !m.trim().is_empty()) {
-        args.push(m);
-    }
+    let mut customize = vec![format!("chroot \"$1\" sh -s < '{}'", kernel_script.display())];
+    customize.extend(s.customize.iter().cloned());
+    let args = crate::images::mmdebstrap_args(recipe, &s.packages, &s.essential_hooks, &customize, rootfs);
     tracing::debug!("mmdebstrap {}", args.join(" "));
     let out = Command::new("mmdebstrap")
         .args(&args)
