@@ -167,6 +167,13 @@ pub async fn run(
                     k.push((a.ip().to_string(), "[node-ip]"));
                 }
             }
+            // A VM's kernels come from the archive at image build time (the
+            // two newest ABIs): name them by rank, not by number.
+            if backend == NodeBackend::Vm {
+                if let Ok(out) = node.exec("ls /lib/modules | sort -V").await {
+                    k.extend(kernel_placeholders(&out.stdout));
+                }
+            }
             k
         },
     };
@@ -409,6 +416,26 @@ impl Ctx<'_> {
     }
 }
 
+/// `[kernel-old]` for the oldest installed kernel release, `[kernel-new]`
+/// for the newest, `[kernel-N]` for any between (input: `sort -V` order).
+fn kernel_placeholders(sorted_releases: &str) -> Vec<(String, &'static str)> {
+    const MIDDLE: [&str; 4] = ["[kernel-2]", "[kernel-3]", "[kernel-4]", "[kernel-5]"];
+    let releases: Vec<&str> = sorted_releases.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let last = releases.len().saturating_sub(1);
+    releases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let name = match i {
+                0 => "[kernel-old]",
+                i if i == last => "[kernel-new]",
+                i => *MIDDLE.get(i - 1)?,
+            };
+            Some((r.to_string(), name))
+        })
+        .collect()
+}
+
 fn tail_lines(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -420,5 +447,17 @@ fn short_io_error(e: &std::io::Error) -> String {
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "timed out".into(),
         std::io::ErrorKind::ConnectionReset => "connection reset".into(),
         _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_are_named_by_rank() {
+        let k = kernel_placeholders("6.1.0-55-amd64\n6.1.0-56-amd64\n");
+        assert_eq!(k, vec![("6.1.0-55-amd64".to_string(), "[kernel-old]"), ("6.1.0-56-amd64".to_string(), "[kernel-new]")]);
+        assert!(kernel_placeholders("").is_empty());
     }
 }
