@@ -406,6 +406,8 @@ impl Ctx<'_> {
             f.evidence = f.evidence.iter().map(|e| self.redact(e)).collect();
             for p in &mut f.plan {
                 p.command = self.redact(&p.command);
+                p.why = self.redact(&p.why);
+                p.disrupts = self.redact(&p.disrupts);
             }
         }
     }
