@@ -331,7 +331,7 @@ async fn image_exists(docker: &Docker, tag: &str) -> Result<bool> {
 
 /// An exclusive `flock` held until dropped (the kernel releases it if the
 /// process dies, so a killed build never blocks the next one).
-fn lock_file(path: &Path) -> Result<std::fs::File> {
+pub fn lock_file(path: &Path) -> Result<std::fs::File> {
     use std::os::fd::AsRawFd;
     let f = std::fs::OpenOptions::new()
         .create(true)

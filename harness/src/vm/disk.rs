@@ -226,7 +226,7 @@ pub fn ensure(recipe: &Recipe, force: bool) -> Result<BuildReport> {
     let root = cache_dir();
     std::fs::create_dir_all(&root).with_context(|| format!("creating the VM image cache {}", root.display()))?;
     let dir = root.join(&key);
-    let _lock = lock(&root.join(format!("{key}.lock")))?;
+    let _lock = crate::images::lock_file(&root.join(format!("{key}.lock")))?;
     if !force && let Some(image) = load(&dir)? {
         return Ok(BuildReport { image, cached: true, duration: start.elapsed() });
     }
@@ -409,21 +409,6 @@ fn du_mib(dir: &Path) -> Result<u64> {
         .ok_or_else(|| anyhow!("du printed {text:?}"))
 }
 
-/// An exclusive `flock` held until dropped (released by the kernel if we die).
-fn lock(path: &Path) -> Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("opening lock file {}", path.display()))?;
-    // SAFETY: flock on a file descriptor we own; blocks until granted.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        bail!("locking {}: {}", path.display(), std::io::Error::last_os_error());
-    }
-    Ok(f)
-}
 
 #[cfg(test)]
 mod tests {
