@@ -162,17 +162,17 @@ pub async fn run(
         known: {
             let mut k = vec![(node.name().to_string(), "[node]")];
             // A VM's endpoint is loopback: stable, nothing to redact.
-            if let Ok(a) = node.endpoint(1).await {
-                if !a.ip().is_loopback() {
-                    k.push((a.ip().to_string(), "[node-ip]"));
-                }
+            if let Ok(a) = node.endpoint(1).await
+                && !a.ip().is_loopback()
+            {
+                k.push((a.ip().to_string(), "[node-ip]"));
             }
             // A VM's kernels come from the archive at image build time (the
             // two newest ABIs): name them by rank, not by number.
-            if backend == NodeBackend::Vm {
-                if let Ok(out) = node.exec("ls /lib/modules | sort -V").await {
-                    k.extend(kernel_placeholders(&out.stdout));
-                }
+            if backend == NodeBackend::Vm
+                && let Ok(out) = node.exec("ls /lib/modules | sort -V").await
+            {
+                k.extend(kernel_placeholders(&out.stdout));
             }
             k
         },

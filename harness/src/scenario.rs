@@ -355,10 +355,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     if backends.is_empty() {
         return Err(err(None, "backends", "list at least one backend, e.g. backends = [\"container\"]".into()));
     }
-    if let Some(k) = &raw.node.kernel {
-        if k != "oldest" && k != "newest" {
-            return Err(err(None, "node.kernel", format!("`{k}` is not `oldest` or `newest`")));
-        }
+    if let Some(k) = &raw.node.kernel
+        && k != "oldest"
+        && k != "newest"
+    {
+        return Err(err(None, "node.kernel", format!("`{k}` is not `oldest` or `newest`")));
     }
 
     let raw_stages = [
