@@ -232,14 +232,24 @@ pub async fn run(
         Keep::OnFailure => failure.is_some(),
         Keep::Never => false,
     };
+    let mut leak = None;
     if keep {
         on_event(Event::NodeKept { how: node.detach() });
     } else if let Err(e) = node.destroy().await {
-        // A failed removal is a leak: report it even if the scenario passed.
-        return Err(fail(None, None, format!("removing the node failed: {e:#}; run `repro gc`"), &transcript, path));
+        leak = Some(format!("removing the node failed: {e:#}; run `repro gc`"));
     }
-    if let Some((stage, step, message)) = failure {
-        return Err(fail(Some(stage), Some(step), message, &transcript, path));
+    // A failed removal is a leak: report it even if the scenario passed,
+    // and beside the scenario's own failure if it did not.
+    match (failure, leak) {
+        (Some((stage, step, message)), leak) => {
+            let message = match leak {
+                Some(l) => format!("{message}\nalso: {l}"),
+                None => message,
+            };
+            return Err(fail(Some(stage), Some(step), message, &transcript, path));
+        }
+        (None, Some(l)) => return Err(fail(None, None, l, &transcript, path)),
+        (None, None) => {}
     }
     outcome.transcript = transcript;
     Ok(outcome)
