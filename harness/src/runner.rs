@@ -45,7 +45,7 @@ pub struct RunOptions {
 pub struct RunError {
     /// `scenario on platform/backend`.
     pub run: String,
-    /// The stage that failed (`None`: creating the node).
+    /// The stage that failed (`None`: creating or removing the node).
     pub stage: Option<Stage>,
     /// `step N (line L): description`, when a step failed.
     pub step: Option<String>,
@@ -62,7 +62,7 @@ impl fmt::Display for RunError {
         write!(f, "{} failed", self.run)?;
         match self.stage {
             Some(s) => write!(f, " in stage `{s}`")?,
-            None => write!(f, " while creating the node")?,
+            None => write!(f, " outside the stages (creating or removing the node)")?,
         }
         if let Some(step) = &self.step {
             write!(f, ", {step}")?;
