@@ -416,7 +416,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
 }
 
 /// Types one step table. Errors are `(".field", message)`.
-fn parse_step(t: &toml::Table, _line: usize) -> Result<Step, (String, String)> {
+fn parse_step(t: &toml::Table, line: usize) -> Result<Step, (String, String)> {
     let actions: Vec<&str> = t.keys().map(String::as_str).filter(|k| ACTIONS.contains(k)).collect();
     let action_name = match actions.as_slice() {
         [one] => *one,
@@ -551,7 +551,7 @@ fn parse_step(t: &toml::Table, _line: usize) -> Result<Step, (String, String)> {
                 .ok_or_else(|| (field("timeout"), format!("expected whole seconds > 0, found {x}")))?,
         ),
     };
-    Ok(Step { action, expect, contains, timeout, line: _line })
+    Ok(Step { action, expect, contains, timeout, line })
 }
 
 /// 1-based line number of a byte offset.
