@@ -124,17 +124,48 @@ impl Summary {
     }
 }
 
-/// The steps of all findings in order, each command once.
-pub fn merged_plan(findings: &[Finding]) -> Vec<Step> {
-    let mut out: Vec<Step> = Vec::new();
+/// A step of the merged plan, with the findings it serves and the steps it
+/// depends on: the earlier steps of each of those findings' own plans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedStep {
+    /// The step (its first occurrence).
+    pub step: Step,
+    /// Codes of the findings whose plan holds this command.
+    pub findings: Vec<String>,
+    /// Commands that come before it in any of those plans: it runs only after them.
+    pub depends_on: Vec<String>,
+}
+
+/// The steps of all findings in order, each command once, with the findings
+/// each belongs to and what it depends on. A reboot goes last.
+pub fn merged_steps(findings: &[Finding]) -> Vec<MergedStep> {
+    let mut out: Vec<MergedStep> = Vec::new();
     for f in findings {
-        for s in &f.plan {
-            if !out.iter().any(|o| o.command == s.command) {
-                out.push(s.clone());
+        for (i, s) in f.plan.iter().enumerate() {
+            let earlier = f.plan[..i].iter().map(|e| e.command.clone());
+            let m = match out.iter().position(|o| o.step.command == s.command) {
+                Some(j) => &mut out[j],
+                None => {
+                    out.push(MergedStep { step: s.clone(), findings: vec![], depends_on: vec![] });
+                    out.last_mut().expect("just pushed")
+                }
+            };
+            if !m.findings.contains(&f.code) {
+                m.findings.push(f.code.clone());
+            }
+            for e in earlier {
+                if e != s.command && !m.depends_on.contains(&e) {
+                    m.depends_on.push(e);
+                }
             }
         }
     }
     // A reboot goes last: everything after it would be lost.
-    out.sort_by_key(|s| s.needs == Needs::AllowReboot);
+    out.sort_by_key(|m| m.step.needs == Needs::AllowReboot);
     out
+}
+
+/// The steps of all findings in order, each command once (see [`merged_steps`]).
+pub fn merged_plan(findings: &[Finding]) -> Vec<Step> {
+    merged_steps(findings).into_iter().map(|m| m.step).collect()
 }

@@ -29,6 +29,8 @@ pub struct Output {
     pub code: i32,
     /// Wall time.
     pub elapsed: Duration,
+    /// Whether [`Transport::run_timeout`] killed it for taking too long.
+    pub timed_out: bool,
 }
 
 /// A target string that does not parse.
@@ -99,7 +101,46 @@ impl Transport {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             code: out.status.code().unwrap_or(-1),
             elapsed: start.elapsed(),
+            timed_out: false,
         })
+    }
+
+    /// Like [`Transport::run`], but gives up after `limit`: the command is
+    /// killed and the output has `timed_out` set and code 255 (a transport
+    /// that does not answer in time is a failed transport).
+    pub fn run_timeout(&self, script: &str, limit: Duration) -> Result<Output, TransportError> {
+        let argv = self.argv();
+        let start = std::time::Instant::now();
+        let err = |source| TransportError { target: self.to_string(), program: argv[0].clone(), source };
+        let handle = duct::cmd(&argv[0], &argv[1..])
+            .stdin_bytes(script.as_bytes().to_vec())
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .start()
+            .map_err(err)?;
+        loop {
+            if let Some(out) = handle.try_wait().map_err(err)? {
+                return Ok(Output {
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                    code: out.status.code().unwrap_or(-1),
+                    elapsed: start.elapsed(),
+                    timed_out: false,
+                });
+            }
+            if start.elapsed() >= limit {
+                let _ = handle.kill();
+                return Ok(Output {
+                    stdout: String::new(),
+                    stderr: format!("no answer within {:.1}s", limit.as_secs_f64()),
+                    code: 255,
+                    elapsed: start.elapsed(),
+                    timed_out: true,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -121,5 +162,15 @@ mod tests {
         let t: Transport = "cmd:sh -s".parse().unwrap();
         let o = t.run("echo hi; exit 3").unwrap();
         assert_eq!((o.stdout.as_str(), o.code), ("hi\n", 3));
+    }
+
+    #[test]
+    fn a_transport_that_does_not_answer_in_time_is_a_failed_one() {
+        let t: Transport = "cmd:sh -s".parse().unwrap();
+        let o = t.run_timeout("sleep 5", Duration::from_millis(200)).unwrap();
+        assert!(o.timed_out && o.code == 255, "{o:?}");
+        assert!(o.elapsed < Duration::from_secs(3));
+        let o = t.run_timeout("echo ok", Duration::from_secs(5)).unwrap();
+        assert_eq!((o.stdout.as_str(), o.timed_out), ("ok\n", false));
     }
 }

@@ -182,6 +182,31 @@ fn restart_needs_yes_only_with_running_containers() {
     assert_eq!((step.command.as_str(), step.needs), ("systemctl restart docker", Needs::Yes));
     let idle = load("debian12-firewalld-flushed");
     assert_eq!(merged_plan(&analyse(&idle))[0].needs, Needs::Nothing);
+    // A count that could not be read is not zero: the restart needs consent.
+    let mut unknown = idle.clone();
+    unknown.docker.containers = None;
+    unknown.docker.containers_running = None;
+    let step = &merged_plan(&analyse(&unknown))[0];
+    assert_eq!((step.command.as_str(), step.needs), ("systemctl restart docker", Needs::Yes));
+    assert!(step.disrupts.contains("could not be read"), "{}", step.disrupts);
+    // docker info's count is used when the container list is missing.
+    let mut counted = unknown.clone();
+    counted.docker.containers_running = Some(0);
+    assert_eq!(merged_plan(&analyse(&counted))[0].needs, Needs::Nothing);
+}
+
+#[test]
+fn merged_steps_know_their_findings_and_what_they_build_on() {
+    let f = analyse(&load("debian12-flushed-with-stale-legacy"));
+    let steps = doctor::finding::merged_steps(&f);
+    let restart = &steps[0];
+    assert_eq!(restart.step.command, "systemctl restart docker");
+    assert_eq!(restart.findings, ["firewalld-flushed-chains", "published-port-without-rule"]);
+    assert!(restart.depends_on.is_empty());
+    for later in &steps[1..] {
+        assert_eq!(later.findings, ["firewalld-flushed-chains"], "{later:?}");
+        assert!(later.depends_on.iter().any(|d| d == "systemctl restart docker"), "{later:?}");
+    }
 }
 
 // --- kubernetes-sigs/iptables-wrappers agreement -------------------------

@@ -47,19 +47,29 @@ pub(crate) fn journal_since_last_start(d: &Docker) -> &[String] {
     &d.journal[start..]
 }
 
+/// How many containers run, from the inspected list and `docker info`
+/// (the larger when both are known); `None` when neither could be read.
+pub(crate) fn running_count(d: &Docker) -> Option<usize> {
+    let listed = d.containers.as_ref().map(|c| c.len());
+    let counted = d.containers_running.map(|n| n as usize);
+    listed.max(counted)
+}
+
 /// The step that restarts dockerd, with what it disrupts for these facts.
+/// An unknown container count needs consent, as if containers ran.
 pub(crate) fn restart_docker_step(f: &Facts, why: &str) -> Step {
-    let n = f.docker.containers.as_ref().map(|c| c.len()).or(f.docker.containers_running.map(|n| n as usize)).unwrap_or(0);
     let live = f.docker.live_restore == Some(true);
-    let (disrupts, needs) = if live {
-        ("dockerd restarts; containers keep running (live-restore is on)".to_string(), Needs::Nothing)
-    } else if n == 0 {
-        ("dockerd restarts; no container is running".to_string(), Needs::Nothing)
-    } else {
-        (
+    let (disrupts, needs) = match running_count(&f.docker) {
+        _ if live => ("dockerd restarts; containers keep running (live-restore is on)".to_string(), Needs::Nothing),
+        Some(0) => ("dockerd restarts; no container is running".to_string(), Needs::Nothing),
+        Some(n) => (
             format!("stops the {n} running container(s); only those with a restart policy start again"),
             Needs::Yes,
-        )
+        ),
+        None => (
+            "stops every running container (how many run could not be read); only those with a restart policy start again".to_string(),
+            Needs::Yes,
+        ),
     };
     Step { command: "systemctl restart docker".into(), why: why.into(), disrupts, needs }
 }
