@@ -298,3 +298,192 @@ fn wrong_types_name_the_field() {
     let e = doctor::parse_facts("{\"schema\": 2}", Path::new("v2.json")).unwrap_err().to_string();
     assert!(e.contains("v2.json") && e.contains("missing field"), "{e}");
 }
+
+// --- nothing of the admin's is lost ---------------------------------------
+
+/// Add the admin's rules to one backend of a fixture: two in DOCKER-USER
+/// (before Docker's `-j RETURN`, as `iptables -I DOCKER-USER` puts them) and
+/// one in FORWARD that names docker0 but is not Docker's.
+fn with_admin_rules(mut f: Facts, b: Backend) -> Facts {
+    let rs = match b {
+        Backend::Nft => f.iptables.nft.as_mut(),
+        Backend::Legacy => f.iptables.legacy.as_mut(),
+    };
+    let filter = rs.unwrap().tables.get_mut("filter").unwrap();
+    let at = filter.rules.iter().position(|r| r.starts_with("-A DOCKER-USER")).unwrap();
+    filter.rules.insert(at, "-A DOCKER-USER -s 10.9.9.9/32 -j DROP".into());
+    filter.rules.insert(at + 1, "-A DOCKER-USER -p tcp -m tcp --dport 25 -j REJECT --reject-with icmp-port-unreachable".into());
+    filter.rules.push("-A FORWARD -o docker0 -p tcp -m tcp --dport 22 -j DROP".into());
+    f
+}
+
+const ADMIN_USER_1: &str = "-s 10.9.9.9/32 -j DROP";
+const ADMIN_USER_2: &str = "-p tcp -m tcp --dport 25 -j REJECT --reject-with icmp-port-unreachable";
+
+/// Every `&&`-separated command of a plan.
+fn commands(plan: &[doctor::finding::Step]) -> Vec<String> {
+    plan.iter().flat_map(|s| s.command.split(" && ").map(str::to_string).collect::<Vec<_>>()).collect()
+}
+
+/// No command deletes, flushes or removes DOCKER-USER or an admin rule.
+fn assert_spares_the_admin(plan: &[doctor::finding::Step]) {
+    for c in commands(plan) {
+        let w: Vec<&str> = c.split_whitespace().collect();
+        for (i, x) in w.iter().enumerate() {
+            if ["-F", "-X", "-D", "-Z"].contains(x) {
+                let chain = w.get(i + 1).copied().unwrap_or("");
+                assert!(chain != "DOCKER-USER" && !chain.is_empty(), "touches DOCKER-USER or a whole table: {c}");
+                assert!(chain.starts_with("DOCKER") || ["PREROUTING", "OUTPUT", "POSTROUTING", "FORWARD"].contains(&chain), "{c}");
+            }
+        }
+        for admin in ["10.9.9.9", "--dport 25", "--dport 22 -j DROP", "10.9.0.0/16", "--dport 2222"] {
+            assert!(!c.contains(admin) || c.contains("DOCKER-USER") && !c.contains(" -D "), "touches `{admin}`: {c}");
+        }
+    }
+}
+
+/// The carry-over steps, in plan order, as (tool, rule spec).
+fn carried(plan: &[doctor::finding::Step]) -> Vec<(String, String)> {
+    plan.iter()
+        .filter_map(|s| {
+            let (check, insert) = s.command.split_once(" 2>/dev/null || ")?;
+            let (tool, spec) = insert.split_once(" -w -I DOCKER-USER 1 ")?;
+            assert_eq!(check, format!("{tool} -w -C DOCKER-USER {spec}"), "guarded by -C: {}", s.command);
+            Some((tool.to_string(), spec.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn backend_cleanup_keeps_the_admins_docker_user_rules_and_carries_them_over() {
+    let f = with_admin_rules(load("debian12-backend-legacy-after-restart"), Backend::Nft);
+    let m = analyse(&f).into_iter().find(|x| x.code == "iptables-backend-mismatch").unwrap();
+    assert_spares_the_admin(&m.plan);
+    // Carried to the live backend (legacy), last first so that `-I 1` keeps the order.
+    let c = carried(&m.plan);
+    assert_eq!(
+        c,
+        [("iptables-legacy".to_string(), ADMIN_USER_2.to_string()), ("iptables-legacy".to_string(), ADMIN_USER_1.to_string())]
+    );
+    // ... before Docker's FORWARD jump to DOCKER-USER goes from nft.
+    let first_cleanup = m.plan.iter().position(|s| s.command.contains("-D FORWARD -j DOCKER-USER")).unwrap();
+    let last_carry = m.plan.iter().rposition(|s| s.command.contains("-I DOCKER-USER 1")).unwrap();
+    assert!(last_carry < first_cleanup);
+    // Docker's own jumps go, by their exact text; the admin's docker0 rule stays.
+    let all = commands(&m.plan);
+    for docker in [
+        "iptables-nft -w -t filter -D FORWARD -j DOCKER-USER",
+        "iptables-nft -w -t filter -D FORWARD -j DOCKER-ISOLATION-STAGE-1",
+        "iptables-nft -w -t nat -D PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
+        "iptables-nft -w -t nat -D POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
+        "iptables-nft -w -t filter -F DOCKER-ISOLATION-STAGE-2",
+        "iptables-nft -w -t filter -X DOCKER",
+    ] {
+        assert!(all.iter().any(|c| c == docker), "missing `{docker}` in {all:#?}");
+    }
+    // The `why` says what happens to DOCKER-USER.
+    let carry = m.plan.iter().find(|s| s.command.contains("-I DOCKER-USER 1")).unwrap();
+    assert!(carry.why.contains("no longer evaluates") && carry.why.contains("left in place"), "{}", carry.why);
+    let clean = m.plan.iter().find(|s| s.command.contains("-D FORWARD -j DOCKER-USER")).unwrap();
+    assert!(clean.why.contains("except DOCKER-USER") && clean.why.contains("stay untouched"), "{}", clean.why);
+}
+
+#[test]
+fn a_rule_already_in_the_live_docker_user_is_not_carried_again() {
+    let mut f = with_admin_rules(load("debian12-backend-legacy-after-restart"), Backend::Nft);
+    let legacy = f.iptables.legacy.as_mut().unwrap().tables.get_mut("filter").unwrap();
+    legacy.rules.insert(0, format!("-A DOCKER-USER {ADMIN_USER_1}"));
+    let m = analyse(&f).into_iter().find(|x| x.code == "iptables-backend-mismatch").unwrap();
+    assert_eq!(carried(&m.plan), [("iptables-legacy".to_string(), ADMIN_USER_2.to_string())]);
+}
+
+#[test]
+fn a_flush_with_a_stale_backend_carries_the_admins_rules_after_the_restart() {
+    let f = with_admin_rules(load("debian12-flushed-with-stale-legacy"), Backend::Legacy);
+    let plan = merged_plan(&analyse(&f));
+    assert_eq!(plan[0].command, "systemctl restart docker");
+    assert_spares_the_admin(&plan);
+    let c = carried(&plan);
+    assert_eq!(c.len(), 2, "{plan:#?}");
+    assert!(c.iter().all(|(tool, _)| tool == "iptables-nft"), "{c:?}");
+}
+
+#[test]
+fn the_admins_docker_user_rules_in_the_live_backend_are_not_stale_container_rules() {
+    // `-s 10.9.9.9/32` in the live DOCKER-USER looks like a container address
+    // nobody has; it is the admin's, and must not be deleted.
+    let f = with_admin_rules(load("debian12-backend-switched-legacy-stale-dnat"), Backend::Nft);
+    let m = analyse(&f).into_iter().find(|x| x.code == "iptables-backend-mismatch").unwrap();
+    assert_spares_the_admin(&m.plan);
+    assert!(!m.evidence.iter().any(|e| e.contains("10.9.9.9")), "{:#?}", m.evidence);
+}
+
+/// Docker 28.5's filter layout (DESIGN.md 2b), with an admin rule.
+const DOCKER28_STALE: &str = "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER - [0:0]
+:DOCKER-BRIDGE - [0:0]
+:DOCKER-CT - [0:0]
+:DOCKER-FORWARD - [0:0]
+:DOCKER-ISOLATION-STAGE-1 - [0:0]
+:DOCKER-ISOLATION-STAGE-2 - [0:0]
+:DOCKER-USER - [0:0]
+-A INPUT -p tcp -m tcp --dport 2222 -j ACCEPT
+-A FORWARD -j DOCKER-USER
+-A FORWARD -j DOCKER-FORWARD
+-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
+-A DOCKER ! -i docker0 -o docker0 -j DROP
+-A DOCKER-BRIDGE -o docker0 -j DOCKER
+-A DOCKER-CT -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A DOCKER-FORWARD -j DOCKER-CT
+-A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1
+-A DOCKER-FORWARD -j DOCKER-BRIDGE
+-A DOCKER-FORWARD -i docker0 -j ACCEPT
+-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2
+-A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP
+-A DOCKER-USER -s 10.9.9.9/32 -j DROP
+COMMIT
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -d 172.17.0.2/32 ! -i docker0 -j DROP
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+-A POSTROUTING -s 10.9.0.0/16 -o eth0 -j MASQUERADE
+-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
+COMMIT
+";
+
+#[test]
+fn docker_28_layout_is_cleaned_up_the_same_way() {
+    let mut f = load("debian12-backend-legacy-after-restart");
+    f.iptables.nft = rules(DOCKER28_STALE, "iptables-nft-save");
+    let m = analyse(&f).into_iter().find(|x| x.code == "iptables-backend-mismatch").unwrap();
+    assert_spares_the_admin(&m.plan);
+    assert_eq!(carried(&m.plan), [("iptables-legacy".to_string(), ADMIN_USER_1.to_string())]);
+    let all = commands(&m.plan);
+    for docker in [
+        "iptables-nft -w -t filter -D FORWARD -j DOCKER-USER",
+        "iptables-nft -w -t filter -D FORWARD -j DOCKER-FORWARD",
+        "iptables-nft -w -t filter -F DOCKER-FORWARD",
+        "iptables-nft -w -t filter -X DOCKER-BRIDGE",
+        "iptables-nft -w -t filter -X DOCKER-CT",
+        "iptables-nft -w -t raw -D PREROUTING -d 172.17.0.2/32 ! -i docker0 -j DROP",
+        "iptables-nft -w -t nat -X DOCKER",
+    ] {
+        assert!(all.iter().any(|c| c == docker), "missing `{docker}` in {all:#?}");
+    }
+    // Exactly Docker's rules are deleted from built-in chains.
+    let deleted: Vec<&String> = all.iter().filter(|c| c.contains(" -D ")).collect();
+    assert_eq!(deleted.len(), 6, "{deleted:#?}");
+}

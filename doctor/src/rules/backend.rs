@@ -54,52 +54,191 @@ fn container_addrs(rule: &str) -> Vec<String> {
     out
 }
 
-/// Built-in chains: besides its own DOCKER* chains, Docker adds rules only here.
-/// Rules in other chains (firewalld's `FORWARD_ZONES -i docker0 ...`) are not Docker's.
-const BUILTIN: &[&str] = &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+/// Docker's own chains: every `DOCKER*` chain except `DOCKER-USER`, which
+/// Docker creates but leaves to the admin (20.10: `DOCKER`,
+/// `DOCKER-ISOLATION-STAGE-1/2`; 28.x adds `DOCKER-BRIDGE`, `DOCKER-CT`,
+/// `DOCKER-FORWARD`; swarm adds `DOCKER-INGRESS`).
+pub(crate) fn is_dockers_own_chain(name: &str) -> bool {
+    is_docker_chain(name) && name != "DOCKER-USER"
+}
 
-/// Whether a rule in a built-in chain is one Docker added.
-fn is_docker_rule_in_builtin(rule: &str) -> bool {
-    if !BUILTIN.contains(&chain_of(rule)) {
+/// The rules Docker writes into built-in chains, as `(table, chain, rest)`
+/// templates over the saved rule text. Placeholders: `<br>` a Docker bridge
+/// (`docker0`, `docker_gwbridge`, `br-` + 12 hex digits), `<net>` a subnet,
+/// `<h>` one address (`/32`, `/128`), `<proto>`, `<port>`, `<chain>` any
+/// `DOCKER*` chain, `<lo>` the loopback net. A placeholder used twice must
+/// match the same text twice. From Docker 20.10's and 28.5's rule sets
+/// (DESIGN.md section 2b) and their IPv6 and userland-proxy=false forms.
+const DOCKER_TEMPLATES: &[(&str, &str, &str)] = &[
+    ("nat", "PREROUTING", "-m addrtype --dst-type LOCAL -j <chain>"),
+    ("nat", "OUTPUT", "! -d <lo> -m addrtype --dst-type LOCAL -j <chain>"),
+    ("nat", "OUTPUT", "-m addrtype --dst-type LOCAL -j <chain>"),
+    ("nat", "POSTROUTING", "-s <net> ! -o <br> -j MASQUERADE"),
+    ("nat", "POSTROUTING", "-o <br> -m addrtype --src-type LOCAL -j MASQUERADE"),
+    ("nat", "POSTROUTING", "-s <h> -d <h> -p <proto> -m <proto> --dport <port> -j MASQUERADE"),
+    ("filter", "FORWARD", "-j <chain>"),
+    ("filter", "FORWARD", "-o <br> -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
+    ("filter", "FORWARD", "-o <br> -j DOCKER"),
+    ("filter", "FORWARD", "-i <br> ! -o <br> -j ACCEPT"),
+    ("filter", "FORWARD", "-i <br> -o <br> -j ACCEPT"),
+    ("filter", "FORWARD", "-i <br> -o <br> -j DROP"),
+    ("raw", "PREROUTING", "-d <h> ! -i <br> -j DROP"),
+];
+
+/// Whether one word of a rule fits one template word.
+fn fits(placeholder: &str, word: &str) -> bool {
+    let addr = |w: &str| w.split_once('/').is_some_and(|(a, m)| !a.is_empty() && m.parse::<u8>().is_ok());
+    match placeholder {
+        "<br>" => {
+            word == "docker0"
+                || word == "docker_gwbridge"
+                || word.strip_prefix("br-").is_some_and(|h| h.len() == 12 && h.chars().all(|c| c.is_ascii_hexdigit()))
+        }
+        "<net>" => addr(word),
+        "<h>" => addr(word) && (word.ends_with("/32") || word.ends_with("/128")),
+        "<proto>" => ["tcp", "udp", "sctp"].contains(&word),
+        "<port>" => word.parse::<u16>().is_ok(),
+        "<chain>" => is_docker_chain(word),
+        "<lo>" => word == "127.0.0.0/8" || word == "::1/128",
+        lit => lit == word,
+    }
+}
+
+/// Whether `words` match `template`, with repeated placeholders equal.
+fn matches_template(template: &str, words: &[&str]) -> bool {
+    let t: Vec<&str> = template.split_whitespace().collect();
+    if t.len() != words.len() {
         return false;
     }
-    let w: Vec<&str> = rule.split_whitespace().collect();
-    let jumps_docker = w.windows(2).any(|p| (p[0] == "-j" || p[0] == "-g") && is_docker_chain(p[1]));
-    let bridge_iface = w.windows(2).any(|p| {
-        (p[0] == "-i" || p[0] == "-o") && (p[1] == "docker0" || (p[1].starts_with("br-") && p[1].len() == 15))
-    });
-    // Docker's hairpin rule: -s X/32 -d X/32 ... -j MASQUERADE for one container.
-    let addrs = container_addrs(rule);
-    let hairpin = rule.contains("-j MASQUERADE") && addrs.len() == 2 && addrs[0] == addrs[1];
-    jumps_docker || bridge_iface || hairpin
+    let mut bound: Vec<(&str, &str)> = Vec::new();
+    for (p, w) in t.iter().zip(words) {
+        if !fits(p, w) {
+            return false;
+        }
+        if p.starts_with('<') {
+            match bound.iter().find(|(q, _)| q == p) {
+                Some((_, v)) if v != w => return false,
+                Some(_) => {}
+                None => bound.push((p, w)),
+            }
+        }
+    }
+    true
+}
+
+/// Whether a rule in a built-in chain is one Docker wrote (it fits one of
+/// [`DOCKER_TEMPLATES`]). Anything else there (the admin's, firewalld's)
+/// is not Docker's and is never touched.
+fn is_docker_rule_in_builtin(table: &str, rule: &str) -> bool {
+    let words: Vec<&str> = rule.split_whitespace().collect();
+    let [flag, chain, rest @ ..] = words.as_slice() else { return false };
+    *flag == "-A"
+        && DOCKER_TEMPLATES
+            .iter()
+            .any(|(t, c, tpl)| *t == table && c == chain && matches_template(tpl, rest))
+}
+
+/// The admin's rules in `DOCKER-USER` (anything but Docker's default `-j RETURN`).
+fn admin_docker_user_rules(rules: &RuleSet) -> Vec<&str> {
+    rules
+        .tables
+        .get("filter")
+        .map(|t| {
+            t.rules
+                .iter()
+                .filter(|r| r.starts_with("-A DOCKER-USER ") && r.as_str() != "-A DOCKER-USER -j RETURN")
+                .map(String::as_str)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Commands that remove only Docker's rules and chains from one backend's
-/// rule set (admin rules stay): delete Docker's rules from built-in chains,
-/// then flush and delete the DOCKER* chains. One command string per table.
+/// rule set: `-D` of each rule Docker wrote into a built-in chain (exact
+/// text), then `-F` and `-X` of Docker's own chains. `DOCKER-USER` (the
+/// admin's chain) and every other rule stay. One command string per table,
+/// with a summary.
 pub fn cleanup_commands(rules: &RuleSet, backend: Backend, v6: bool) -> Vec<(String, String)> {
-    let tool = format!("{}-{}", if v6 { "ip6tables" } else { "iptables" }, backend.name());
+    let tool = tool_name(backend, v6);
     let mut out = Vec::new();
     for (table, t) in &rules.tables {
-        let docker_chains: Vec<&String> = t.chains.iter().filter(|c| is_docker_chain(c)).collect();
+        let own: Vec<&String> = t.chains.iter().filter(|c| is_dockers_own_chain(c)).collect();
         let mut cmds: Vec<String> = t
             .rules
             .iter()
-            .filter(|r| !is_docker_chain(chain_of(r)) && is_docker_rule_in_builtin(r))
+            .filter(|r| is_docker_rule_in_builtin(table, r))
             .map(|r| format!("{tool} -w -t {table} -D {}", &r[3..]))
             .collect();
         let ndel = cmds.len();
-        cmds.extend(docker_chains.iter().map(|c| format!("{tool} -w -t {table} -F {c}")));
-        cmds.extend(docker_chains.iter().map(|c| format!("{tool} -w -t {table} -X {c}")));
+        cmds.extend(own.iter().map(|c| format!("{tool} -w -t {table} -F {c}")));
+        cmds.extend(own.iter().map(|c| format!("{tool} -w -t {table} -X {c}")));
         if !cmds.is_empty() {
             let summary = format!(
                 "{tool} {table}: {ndel} Docker rule(s) in built-in chains, chains {}",
-                if docker_chains.is_empty() { "none".to_string() } else { docker_chains.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" ") }
+                if own.is_empty() { "none".to_string() } else { own.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" ") }
             );
             out.push((cmds.join(" && "), summary));
         }
     }
     out
+}
+
+/// Commands that copy the admin's `DOCKER-USER` rules of the stale backend
+/// into the live backend's `DOCKER-USER`, keeping their order (inserted at
+/// position 1, last rule first), each only when it is not there yet: skipped
+/// at plan time when `live` already holds it, and guarded by `-C` at run time.
+pub fn carry_over_commands(stale: &RuleSet, live: Option<&RuleSet>, live_backend: Backend, v6: bool) -> Vec<String> {
+    let tool = tool_name(live_backend, v6);
+    let present = |r: &str| live.and_then(|l| l.tables.get("filter")).is_some_and(|t| t.rules.iter().any(|x| x == r));
+    admin_docker_user_rules(stale)
+        .into_iter()
+        .rev()
+        .filter(|r| !present(r))
+        .map(|r| {
+            let spec = &r["-A DOCKER-USER ".len()..];
+            format!("{tool} -w -C DOCKER-USER {spec} 2>/dev/null || {tool} -w -I DOCKER-USER 1 {spec}")
+        })
+        .collect()
+}
+
+fn tool_name(b: Backend, v6: bool) -> String {
+    format!("{}-{}", if v6 { "ip6tables" } else { "iptables" }, b.name())
+}
+
+/// The steps that retire Docker's stale copy in `stale_b` while Docker lives
+/// (or will live, after a restart) in `live_b`: first the admin's
+/// `DOCKER-USER` rules are carried to the live backend, then Docker's own
+/// rules and chains are removed from the stale one. IPv4 and IPv6.
+pub(crate) fn stale_backend_steps(ipt: &Iptables, stale_b: Backend, live_b: Backend) -> Vec<Step> {
+    let mut plan = Vec::new();
+    let sets = [(ipt.rules(stale_b), ipt.rules(live_b), false), (ipt.rules6(stale_b), ipt.rules6(live_b), true)];
+    for (stale, live, v6) in sets {
+        let Some(stale) = stale else { continue };
+        for cmd in carry_over_commands(stale, live, live_b, v6) {
+            plan.push(Step {
+                command: cmd,
+                why: format!(
+                    "carry the admin's DOCKER-USER rule to the {live} backend's DOCKER-USER, where Docker's FORWARD jump is live: once Docker's own jump is removed from the {stale} backend the kernel no longer evaluates that chain there, so without this copy the rule would stop being enforced; the {stale} DOCKER-USER chain itself is left in place",
+                    live = live_b.name(),
+                    stale = stale_b.name()
+                ),
+                disrupts: "nothing: it adds a rule the admin already had, only if it is not there yet".into(),
+                needs: Needs::Nothing,
+            });
+        }
+        for (cmd, summary) in cleanup_commands(stale, stale_b, v6) {
+            plan.push(Step {
+                command: cmd,
+                why: format!(
+                    "remove only Docker's own leftovers from the {} backend ({summary}): Docker's rules in built-in chains are deleted one by one by their exact text, and Docker's chains are flushed and deleted except DOCKER-USER, which is the admin's; rules in built-in chains that Docker did not write (the admin's, firewalld's) stay untouched",
+                    stale_b.name()
+                ),
+                disrupts: "nothing: these rules belong to no running Docker".into(),
+                needs: Needs::Nothing,
+            });
+        }
+    }
+    plan
 }
 
 /// Rules in `rules` that point at container addresses no running container has.
@@ -108,7 +247,8 @@ fn stale_container_rules<'a>(rules: &'a RuleSet, live: &[String]) -> Vec<(&'a st
     for (table, t) in &rules.tables {
         for r in &t.rules {
             let addrs = container_addrs(r);
-            let dockerish = is_docker_chain(chain_of(r)) || is_docker_rule_in_builtin(r);
+            // DOCKER-USER is the admin's: an address there is not a container's.
+            let dockerish = is_dockers_own_chain(chain_of(r)) || is_docker_rule_in_builtin(table, r);
             if dockerish && !addrs.is_empty() && addrs.iter().any(|a| !live.contains(a)) {
                 out.push((table.as_str(), r.as_str()));
             }
@@ -229,19 +369,9 @@ pub fn mismatch(f: &Facts) -> Option<Finding> {
     if target != live {
         plan.push(super::restart_docker_step(f, "dockerd recreates its chains and DNAT rules in the target backend"));
     }
-    // Docker's rules in the backend that is not the target, v4 and v6.
-    let other = target.other();
-    for (rs, v6) in [(ipt.rules(other), false), (ipt.rules6(other), true)] {
-        let Some(rs) = rs else { continue };
-        for (cmd, summary) in cleanup_commands(rs, other, v6) {
-            plan.push(Step {
-                command: cmd,
-                why: format!("remove only Docker's leftovers from the {} backend ({summary}); the admin's own rules there stay", other.name()),
-                disrupts: "nothing: these rules belong to no running Docker".into(),
-                needs: Needs::Nothing,
-            });
-        }
-    }
+    // Docker's rules in the backend that is not the target, v4 and v6; the
+    // admin's DOCKER-USER rules there move to the target first.
+    plan.extend(stale_backend_steps(ipt, target.other(), target));
     if target == live {
         let tool = format!("iptables-{}", live.name());
         for (t, r) in &dead_in_live {
@@ -291,13 +421,42 @@ mod tests {
 
     #[test]
     fn docker_rules_in_builtin_chains_are_recognised_and_admin_rules_are_not() {
-        assert!(is_docker_rule_in_builtin("-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER"));
-        assert!(is_docker_rule_in_builtin("-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE"));
-        assert!(is_docker_rule_in_builtin("-A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE"));
-        assert!(is_docker_rule_in_builtin("-A FORWARD -o br-0123456789ab -j DOCKER"));
-        assert!(!is_docker_rule_in_builtin("-A POSTROUTING -s 10.0.0.0/8 -o eth0 -j MASQUERADE"));
-        assert!(!is_docker_rule_in_builtin("-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"));
-        // firewalld's zone rules for docker0 are firewalld's, not Docker's.
-        assert!(!is_docker_rule_in_builtin("-A FORWARD_ZONES -i docker0 -g FWD_docker"));
+        let docker = [
+            ("nat", "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER"),
+            ("nat", "-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER"),
+            ("nat", "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE"),
+            ("nat", "-A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE"),
+            ("filter", "-A FORWARD -j DOCKER-USER"),
+            ("filter", "-A FORWARD -j DOCKER-ISOLATION-STAGE-1"),
+            ("filter", "-A FORWARD -j DOCKER-FORWARD"),
+            ("filter", "-A FORWARD -o br-0123456789ab -j DOCKER"),
+            ("filter", "-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
+            ("filter", "-A FORWARD -i docker0 ! -o docker0 -j ACCEPT"),
+            ("raw", "-A PREROUTING -d 172.17.0.2/32 ! -i docker0 -j DROP"),
+        ];
+        for (t, r) in docker {
+            assert!(is_docker_rule_in_builtin(t, r), "{t}: {r}");
+        }
+        let not_docker = [
+            ("nat", "-A POSTROUTING -s 10.0.0.0/8 -o eth0 -j MASQUERADE"),
+            ("nat", "-A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.3/32 -p tcp -m tcp --dport 80 -j MASQUERADE"),
+            ("filter", "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"),
+            ("filter", "-A FORWARD -i docker0 -j DROP"),
+            ("filter", "-A FORWARD -o docker0 -p tcp --dport 22 -j DROP"),
+            ("filter", "-A FORWARD -j FORWARD_direct"),
+            // firewalld's zone rules for docker0 are firewalld's, not Docker's.
+            ("filter", "-A FORWARD_ZONES -i docker0 -g FWD_docker"),
+            // Docker's words in the wrong table are not Docker's.
+            ("nat", "-A FORWARD -j DOCKER-USER"),
+        ];
+        for (t, r) in not_docker {
+            assert!(!is_docker_rule_in_builtin(t, r), "{t}: {r}");
+        }
+    }
+
+    #[test]
+    fn docker_user_is_the_admins_chain() {
+        assert!(is_dockers_own_chain("DOCKER") && is_dockers_own_chain("DOCKER-FORWARD") && is_dockers_own_chain("DOCKER-CT"));
+        assert!(!is_dockers_own_chain("DOCKER-USER") && !is_dockers_own_chain("FORWARD"));
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{journal_since_last_start, restart_docker_step, sources_read, unit_line};
 use crate::facts::*;
-use crate::finding::{codes, Finding, Needs, Severity, Step};
+use crate::finding::{codes, Finding, Severity};
 
 /// Seconds between two monotonic stamps, for evidence lines.
 fn secs(us: u64) -> String {
@@ -106,15 +106,10 @@ pub fn flushed_chains(f: &Facts) -> Option<Finding> {
         f,
         "dockerd recreates its chains and every running container's DNAT rules at start, and, with firewalld already running, subscribes to firewalld's reloads",
     )];
-    if let Some(r) = elsewhere {
-        for (cmd, summary) in super::cleanup_commands(r, cur.other(), false) {
-            plan.push(Step {
-                command: cmd,
-                why: format!("remove only Docker's stale leftovers from the {} backend ({summary}); the admin's own rules there stay", cur.other().name()),
-                disrupts: "nothing: these rules belong to no running Docker".into(),
-                needs: Needs::Nothing,
-            });
-        }
+    if elsewhere.is_some() {
+        // dockerd's restart rebuilds its chains in `cur`; the admin's
+        // DOCKER-USER rules of the stale copy move there first.
+        plan.extend(super::backend::stale_backend_steps(&f.iptables, cur.other(), cur));
     }
     Some(Finding {
         code: codes::FIREWALLD_FLUSHED_CHAINS.into(),

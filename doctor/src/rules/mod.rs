@@ -10,7 +10,7 @@ pub(crate) mod firewalld;
 mod kernel;
 pub(crate) mod ports;
 
-pub use backend::{cleanup_commands, wrappers_choice};
+pub use backend::{carry_over_commands, cleanup_commands, wrappers_choice};
 pub use kernel::stale_kernel_evidence;
 pub(crate) use kernel::unavailable_modules;
 
