@@ -11,7 +11,7 @@ use std::fmt::Write;
 /// `check --format json`.
 #[derive(Debug, Serialize)]
 pub struct CheckReport<'a> {
-    /// Layout version (1).
+    /// Layout version ([`SCHEMA`]).
     pub schema: u32,
     /// Target checked.
     pub target: &'a str,
@@ -24,7 +24,7 @@ pub struct CheckReport<'a> {
 /// `fix --format json` without `--apply`: the plan that would run.
 #[derive(Debug, Serialize)]
 pub struct PlanReport<'a> {
-    /// Layout version (1).
+    /// Layout version ([`SCHEMA`]).
     pub schema: u32,
     /// Target.
     pub target: &'a str,
@@ -41,8 +41,17 @@ pub struct PlanReport<'a> {
 /// `explain --format json`.
 #[derive(Debug, Serialize)]
 pub struct ExplainReport<'a> {
+    /// Layout version ([`SCHEMA`]).
+    pub schema: u32,
     /// Causes, most likely first.
     pub causes: &'a [Cause],
+}
+
+impl<'a> ExplainReport<'a> {
+    /// Report for these causes.
+    pub fn new(causes: &'a [Cause]) -> Self {
+        ExplainReport { schema: SCHEMA, causes }
+    }
 }
 
 impl<'a> CheckReport<'a> {
