@@ -26,7 +26,7 @@ async fn emulated_centos7_node_has_the_centos7_shape_and_says_it_is_emulated() {
     let node = emulated_node().await;
 
     // Named as emulated: the report label and the node (container, hostname).
-    assert_eq!(node.platform_label(), "centos7-emulated");
+    assert_eq!(node.resolved().label, "centos7-emulated-docker20");
     assert!(node.name().contains("centos7-emulated"), "{}", node.name());
     let o = node.exec("head -n 1 /etc/repro-emulated; hostname").await.unwrap();
     assert!(o.stdout.starts_with("centos7 emulated on Debian 12 userland\n"), "{}", o.combined());

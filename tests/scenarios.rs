@@ -37,12 +37,10 @@ fn main() {
     };
     let mut trials = Vec::new();
     for s in scenarios {
-        for &platform in &s.platforms {
-            for &backend in &s.backends {
-                let s = s.clone();
-                let name = format!("{}::{platform}::{backend}", s.name);
-                trials.push(Trial::test(name, move || run_one(&s, platform, backend)).with_kind(backend.name()));
-            }
+        for (platform, backend) in s.runs() {
+            let s = s.clone();
+            let name = format!("{}::{platform}::{backend}", s.name);
+            trials.push(Trial::test(name, move || run_one(&s, platform, backend)).with_kind(backend.name()));
         }
     }
     libtest_mimic::run(&args, trials).exit();
@@ -90,6 +88,7 @@ fn snapshot(o: &Outcome) {
         summary: &'a str,
         source: &'a str,
         node: String,
+        platform: &'a str,
         #[serde(flatten)]
         body: T,
     }
@@ -117,7 +116,14 @@ fn snapshot(o: &Outcome) {
                 continue;
             }
             let name = format!("{}@{}-{}.{part}", o.scenario, o.platform, o.backend);
-            let header = Header { scenario: &o.scenario, summary: &o.summary, source: &o.source, node: node.clone(), body };
+            let header = Header {
+                scenario: &o.scenario,
+                summary: &o.summary,
+                source: &o.source,
+                node: node.clone(),
+                platform: &o.platform_versions,
+                body,
+            };
             insta::assert_yaml_snapshot!(name, header);
         }
     });

@@ -141,21 +141,6 @@ pub fn choice() -> Result<Choice> {
         .map_err(|e| anyhow!(e))
 }
 
-/// The recipe directory `Recipe::load(Platform::Centos7)` uses.
-pub fn recipe_dir() -> Result<PathBuf> {
-    Ok(choice()?.flavor.recipe_dir())
-}
-
-/// What reports will call a node of `platform` (for messages printed before
-/// the node exists; afterwards use `Node::platform_label`):
-/// `centos7-emulated` when the emulation is in use.
-pub fn planned_label(platform: Platform) -> Result<String> {
-    Ok(match platform {
-        Platform::Centos7 => choice()?.flavor.label().to_string(),
-        other => other.name().to_string(),
-    })
-}
-
 /// True on a unified (cgroup v2) hierarchy.
 pub fn cgroup_v2_host() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()

@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::platform::Platform;
 
 /// Bump when the build logic changes in a way that must invalidate every
 /// cached image (it is part of the hash).
@@ -40,6 +39,11 @@ pub enum RootfsBuilder {
 pub struct Recipe {
     /// The recipe's name; must equal its directory name.
     pub name: String,
+    /// A sibling recipe directory this one builds on (`extends = "debian12"`):
+    /// its fields are the defaults (a `[vm]` table is merged key by key) and
+    /// its overlay is copied before this one's. One level or more.
+    #[serde(default)]
+    pub extends: Option<String>,
     /// The tool that builds the rootfs.
     #[serde(default)]
     pub builder: RootfsBuilder,
@@ -53,6 +57,25 @@ pub struct Recipe {
     /// Extra mmdebstrap arguments (e.g. `--dpkgopt=path-exclude=...`).
     #[serde(default)]
     pub builder_args: Vec<String>,
+    /// More suites of the same archive as `suite` (e.g. `sid`, for one
+    /// package pinned from it). Their sources come from the host's apt
+    /// configuration at build time (see [`crate::apt_sources`]).
+    #[serde(default)]
+    pub extra_suites: Vec<String>,
+    /// Packages installed from one of `extra_suites` after the rest
+    /// (`apt-get install -t SUITE`, before `customize`), pinned to a
+    /// version so the platform is what its name says:
+    /// `{ sid = ["docker.io=28.5.2+dfsg4-5"] }`.
+    #[serde(default)]
+    pub from_suites: std::collections::BTreeMap<String, Vec<String>>,
+    /// apt options for this build only (`--aptopt`), e.g.
+    /// `APT::Default-Release "trixie"`.
+    #[serde(default)]
+    pub apt_options: Vec<String>,
+    /// What the platform is; the build fails unless the rootfs has these
+    /// versions (so a moved archive is an error, not a silent upgrade).
+    #[serde(default)]
+    pub versions: Option<Versions>,
     /// Shell commands run after the overlay is copied in, as mmdebstrap
     /// `--customize-hook`s; `$1` is the rootfs directory.
     #[serde(default)]
@@ -67,6 +90,46 @@ pub struct Recipe {
     /// The directory the recipe was loaded from.
     #[serde(skip)]
     pub dir: PathBuf,
+    /// This recipe's directory and those it extends, base first.
+    #[serde(skip)]
+    pub chain: Vec<PathBuf>,
+    /// The recipe as merged over its bases (what the hashes read).
+    #[serde(skip)]
+    pub table: toml::Table,
+}
+
+/// The versions a platform promises, as its recipe's `[versions]` table
+/// says them. Package versions are prefixes of dpkg's (epoch stripped).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Versions {
+    /// The operating system, as people say it: `Debian 13 (trixie)`.
+    pub os: String,
+    /// Docker's version (package `docker.io`, or `docker_package`).
+    pub docker: String,
+    /// firewalld's version.
+    pub firewalld: String,
+    /// iptables' version.
+    pub iptables: String,
+    /// The package that carries dockerd (default `docker.io`).
+    #[serde(default = "default_docker_package")]
+    pub docker_package: String,
+}
+
+fn default_docker_package() -> String {
+    "docker.io".to_string()
+}
+
+impl Versions {
+    /// The (package, version prefix) pairs the build checks.
+    pub fn package_checks(&self) -> Vec<(&str, &str)> {
+        vec![(self.docker_package.as_str(), self.docker.as_str()), ("firewalld", &self.firewalld), ("iptables", &self.iptables)]
+    }
+
+    /// The Docker major version, e.g. `28` for `28.5.2`.
+    pub fn docker_major(&self) -> &str {
+        self.docker.split('.').next().unwrap_or(&self.docker)
+    }
 }
 
 /// Dockerfile instructions the engine accepts in `docker import --change`.
@@ -85,28 +148,19 @@ pub fn images_dir() -> PathBuf {
 }
 
 impl Recipe {
-    /// Loads the recipe of a platform from `images/<platform>/recipe.toml`
-    /// (for CentOS 7, `images/centos7/{real,emulated}/`, chosen by [`crate::centos`]).
-    pub fn load(platform: Platform) -> Result<Recipe> {
-        let dir = match platform {
-            Platform::Centos7 => crate::centos::recipe_dir()?,
-            _ => images_dir().join(platform.name()),
-        };
-        Recipe::load_dir(&dir)
-    }
-
     /// Loads the recipe in `dir` (which holds `recipe.toml`).
     pub fn load_dir(dir: &Path) -> Result<Recipe> {
         let file = dir.join("recipe.toml");
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading image recipe {}", file.display()))?;
-        let mut r: Recipe = toml::from_str(&text)
+        let (table, chain) = merged_table(dir, 0)?;
+        let mut r: Recipe = table
+            .clone()
+            .try_into()
             .with_context(|| format!("invalid image recipe {}", file.display()))?;
         let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         // A platform with several recipes nests them (images/centos7/real is
         // `centos7`, images/centos7/emulated is `centos7-emulated`).
         let parent = dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let nested_ok = Platform::parse(&parent).is_some() && (r.name == parent || r.name == format!("{parent}-{dir_name}"));
+        let nested_ok = r.name == parent || r.name == format!("{parent}-{dir_name}");
         if r.name != dir_name && !nested_ok {
             bail!(
                 "{}: field `name` is {:?} but the recipe lives in directory {:?}; make them equal",
@@ -128,49 +182,55 @@ impl Recipe {
                 );
             }
         }
+        if let Some(s) = r.from_suites.keys().find(|s| !r.extra_suites.contains(s)) {
+            bail!("{}: field `from_suites` names suite `{s}`, which is not in `extra_suites`; add it there", file.display());
+        }
+        if let Some(v) = &r.versions
+            && r.builder == RootfsBuilder::Mmdebstrap
+            && v.docker.is_empty()
+        {
+            bail!("{}: field `versions.docker` is empty; say which Docker the platform runs", file.display());
+        }
         r.dir = dir.to_path_buf();
+        r.chain = chain;
+        r.table = table;
         Ok(r)
     }
 
-    /// The overlay tree copied over the rootfs (`<dir>/overlay`), if present.
-    pub fn overlay_dir(&self) -> Option<PathBuf> {
-        let o = self.dir.join("overlay");
-        o.is_dir().then_some(o)
+    /// The overlay trees copied over the rootfs, base recipe's first.
+    pub fn overlay_dirs(&self) -> Vec<PathBuf> {
+        self.chain.iter().map(|d| d.join("overlay")).filter(|o| o.is_dir()).collect()
     }
 
-    /// SHA-256 (hex) of every file in the recipe directory (relative path,
-    /// executable bit, content; symlink targets), plus the build logic
-    /// version. Any edit to the recipe or its overlay changes it.
+    /// SHA-256 (hex) of everything the recipe is: the merged recipe table
+    /// (parsed, so comments and layout do not count), every other file of
+    /// its directory and of those it extends (overlays, Dockerfile), and the
+    /// build logic version. Any edit to the recipe or its overlay changes it.
     pub fn hash(&self) -> Result<String> {
-        let mut files = Vec::new();
-        walk(&self.dir, &self.dir, &mut files)?;
-        files.sort();
-        let mut h = Sha256::new();
-        h.update(BUILD_LOGIC_VERSION.as_bytes());
-        for rel in files {
-            hash_file(&mut h, &self.dir, &rel)?;
-        }
-        Ok(format!("{:x}", h.finalize()))
+        self.hash_of(&self.table, |_| true)
     }
 
-    /// SHA-256 (hex) of what the container image depends on: the recipe
-    /// without its `[vm]` table, parsed (so comments and layout do not
-    /// count), plus the overlay tree and the build logic version. Editing
-    /// VM settings does not rebuild the container image.
+    /// SHA-256 (hex) of what the container image depends on: the merged
+    /// recipe without its `[vm]` table, plus the overlay trees and the
+    /// build logic version. Editing VM settings does not rebuild the
+    /// container image.
     pub fn container_hash(&self) -> Result<String> {
-        let file = self.dir.join("recipe.toml");
-        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-        let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("invalid {}", file.display()))?;
+        let mut table = self.table.clone();
         table.remove("vm");
+        self.hash_of(&table, |rel| rel.starts_with("overlay"))
+    }
+
+    fn hash_of(&self, table: &toml::Table, include: impl Fn(&Path) -> bool) -> Result<String> {
         let mut h = Sha256::new();
         h.update(BUILD_LOGIC_VERSION.as_bytes());
-        h.update(toml::to_string(&table).context("re-serializing the recipe")?.as_bytes());
-        if let Some(o) = self.overlay_dir() {
+        h.update(toml::to_string(table).context("re-serializing the recipe")?.as_bytes());
+        for dir in &self.chain {
             let mut files = Vec::new();
-            walk(&o, &o, &mut files)?;
+            walk(dir, dir, &mut files)?;
+            files.retain(|rel| rel != Path::new("recipe.toml") && include(rel));
             files.sort();
             for rel in files {
-                hash_file(&mut h, &o, &rel)?;
+                hash_file(&mut h, dir, &rel)?;
             }
         }
         Ok(format!("{:x}", h.finalize()))
@@ -186,6 +246,37 @@ impl Recipe {
     pub fn repo(&self) -> String {
         format!("repro/{}", self.name)
     }
+}
+
+/// The recipe table of `dir` merged over the recipes it extends, and the
+/// chain of directories, base first.
+fn merged_table(dir: &Path, depth: usize) -> Result<(toml::Table, Vec<PathBuf>)> {
+    let file = dir.join("recipe.toml");
+    let text = std::fs::read_to_string(&file).with_context(|| format!("reading image recipe {}", file.display()))?;
+    let mut own: toml::Table = toml::from_str(&text).with_context(|| format!("invalid image recipe {}", file.display()))?;
+    let Some(base) = own.remove("extends") else {
+        return Ok((own, vec![dir.to_path_buf()]));
+    };
+    let base = base
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("{}: field `extends` must be a recipe directory name, e.g. \"debian12\"", file.display()))?
+        .to_string();
+    if depth > 4 {
+        bail!("{}: field `extends` nests more than 4 recipes deep (a loop?)", file.display());
+    }
+    let base_dir = dir.parent().unwrap_or(dir).join(&base);
+    let (mut table, mut chain) = merged_table(&base_dir, depth + 1)
+        .with_context(|| format!("{}: field `extends` = {base:?}", file.display()))?;
+    for (k, v) in own {
+        match (table.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) if k == "vm" => b.extend(o),
+            (_, v) => {
+                table.insert(k, v);
+            }
+        }
+    }
+    chain.push(dir.to_path_buf());
+    Ok((table, chain))
 }
 
 /// Feeds one file (path, kind, executable bit, content or link target).
@@ -280,33 +371,20 @@ pub async fn build(docker: &Docker, recipe: &Recipe, force: bool) -> Result<Buil
     Ok(BuildReport { tag, cached: false, duration: start.elapsed() })
 }
 
-/// Returns the tag of the platform's node image, building it first when it
+/// Returns the tag of the recipe's node image, building it first when it
 /// is missing. Safe to call from parallel tests and processes: a file lock
 /// makes the second caller wait for the first build and reuse it.
-pub async fn ensure_image(platform: Platform) -> Result<String> {
+pub async fn ensure_image(recipe: &Recipe) -> Result<String> {
     let docker = crate::docker::connect().await?;
-    let recipe = Recipe::load(platform)?;
     let tag = recipe.tag()?;
     if image_exists(&docker, &tag).await? {
         return Ok(tag);
     }
     let lock_path = std::env::temp_dir().join(format!("repro-image-{}.lock", recipe.name));
     let lock = tokio::task::spawn_blocking(move || lock_file(&lock_path)).await??;
-    let report = build(&docker, &recipe, false).await;
+    let report = build(&docker, recipe, false).await;
     drop(lock);
-    Ok(report.with_context(|| format!("building the {platform} node image"))?.tag)
-}
-
-/// What reports call a node running `image`: the name of the recipe that
-/// built it (its `org.repro.recipe` label, e.g. `centos7-emulated`), or the
-/// platform's name for an image no recipe built.
-pub async fn node_label(docker: &Docker, platform: Platform, image: &str) -> Result<String> {
-    let info = docker.inspect_image(image).await.with_context(|| format!("inspecting image {image}"))?;
-    let recipe = info.config.and_then(|c| c.labels).and_then(|mut l| l.remove("org.repro.recipe"));
-    Ok(match recipe {
-        Some(r) if r.starts_with(platform.name()) => r,
-        _ => platform.name().to_string(),
-    })
+    Ok(report.with_context(|| format!("building the {} node image", recipe.name))?.tag)
 }
 
 /// Tags of `repo` other than `keep` (e.g. `repro/debian12:<older hash>`).
@@ -360,33 +438,55 @@ fn progress(msg: &str) {
 }
 
 /// mmdebstrap's arguments for `recipe` (plus extra packages and hooks, for
-/// VM disks) building into `out`. No mirror argument by default: mmdebstrap
-/// then uses the host's apt sources. Hosts whose sources lack the suite (an
-/// Ubuntu CI runner building Debian) name one in `$REPRO_APT_MIRROR`, e.g. a
-/// repository variable in CI; it is configuration, never a default in code.
-pub fn mmdebstrap_args(recipe: &Recipe, extra_packages: &[String], essential_hooks: &[String], customize: &[String], out: &Path) -> Vec<String> {
+/// VM disks) building into `out`. When the recipe's suite is the host's own
+/// and it needs no other, there is no mirror argument: mmdebstrap then uses
+/// the host's apt sources. Otherwise the sources are the host's Debian
+/// archive (read from its apt configuration now, never written in code)
+/// for each suite; see [`crate::apt_sources`].
+pub fn mmdebstrap_args(recipe: &Recipe, extra_packages: &[String], essential_hooks: &[String], customize: &[String], out: &Path) -> Result<Vec<String>> {
     let packages: Vec<&str> = recipe.packages.iter().chain(extra_packages).map(String::as_str).collect();
     let mut args = vec![format!("--variant={}", recipe.variant), format!("--include={}", packages.join(","))];
+    args.extend(recipe.apt_options.iter().map(|o| format!("--aptopt={o}")));
     args.extend(essential_hooks.iter().map(|h| format!("--essential-hook={h}")));
-    if let Some(o) = recipe.overlay_dir() {
+    for o in recipe.overlay_dirs() {
         args.push(format!("--customize-hook=sync-in {} /", o.display()));
     }
+    for (suite, pkgs) in &recipe.from_suites {
+        args.push(format!(
+            "--customize-hook=chroot \"$1\" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -t {suite} {}",
+            pkgs.join(" ")
+        ));
+    }
     args.extend(customize.iter().map(|c| format!("--customize-hook={c}")));
+    if let Some(v) = &recipe.versions {
+        args.push(format!("--customize-hook={}", version_check_hook(v)));
+    }
     args.extend(recipe.builder_args.iter().cloned());
     args.push(recipe.suite.clone());
     args.push(out.display().to_string());
-    if let Some(m) = std::env::var("REPRO_APT_MIRROR").ok().filter(|m| !m.trim().is_empty()) {
-        tracing::info!("using the apt source from $REPRO_APT_MIRROR");
-        args.push(m);
+    args.extend(crate::apt_sources::source_lines(&recipe.suite, &recipe.extra_suites)?);
+    Ok(args)
+}
+
+/// A customize hook that fails the build unless each package of `v` has
+/// the promised version, and records the versions in `/etc/repro-platform`.
+fn version_check_hook(v: &Versions) -> String {
+    let mut script = String::from("set -e; : > \"$1\"/etc/repro-platform; ");
+    for (pkg, want) in v.package_checks() {
+        script.push_str(&format!(
+            "have=$(chroot \"$1\" dpkg-query -W -f='${{Version}}' {pkg} 2>/dev/null || echo none); have=${{have#*:}}; \
+             case \"$have\" in {want}*) ;; *) echo \"repro: the recipe promises {pkg} {want} but the archive gave $have; \
+             pin it or update versions.* in recipe.toml\" >&2; exit 1;; esac; echo \"{pkg}=$have\" >> \"$1\"/etc/repro-platform; "
+        ));
     }
-    args
+    script
 }
 
 async fn run_mmdebstrap(recipe: &Recipe, out: &Path, log_path: &Path) -> Result<()> {
     if recipe.builder != RootfsBuilder::Mmdebstrap {
         bail!("{}: builder {:?} does not build with mmdebstrap", recipe.dir.join("recipe.toml").display(), recipe.builder);
     }
-    let args = mmdebstrap_args(recipe, &[], &[], &recipe.customize, out);
+    let args = mmdebstrap_args(recipe, &[], &[], &recipe.customize, out)?;
     tracing::debug!("mmdebstrap {}", args.join(" "));
     let mut cmd = tokio::process::Command::new("mmdebstrap");
     cmd.args(&args);
@@ -449,23 +549,40 @@ mod tests {
 
     #[test]
     fn mmdebstrap_gets_no_mirror_and_keeps_hook_order() {
-        let r = Recipe::load(Platform::Debian12).unwrap();
+        let r = crate::matrix::resolve(crate::platform::Platform::Debian12).unwrap().recipe.clone();
         if std::env::var_os("REPRO_APT_MIRROR").is_some() {
             return; // configured on purpose: then it is the last argument
         }
-        let a = mmdebstrap_args(&r, &["qemu-guest-agent".into()], &["ess".into()], &["first".into(), "second".into()], Path::new("/x/out"));
+        let a = mmdebstrap_args(&r, &["qemu-guest-agent".into()], &["ess".into()], &["first".into(), "second".into()], Path::new("/x/out")).unwrap();
         // The host's apt sources: the target is the last argument, no mirror after it.
         assert_eq!(a[a.len() - 2..], [r.suite.clone(), "/x/out".to_string()]);
         assert!(a[1].starts_with("--include=") && a[1].ends_with(",qemu-guest-agent"), "{}", a[1]);
         let hooks: Vec<&str> = a.iter().filter(|x| x.contains("-hook=")).map(String::as_str).collect();
         assert_eq!(hooks[0], "--essential-hook=ess");
         assert!(hooks[1].starts_with("--customize-hook=sync-in "), "{hooks:?}");
-        assert_eq!(hooks[2..], ["--customize-hook=first", "--customize-hook=second"]);
+        assert_eq!(hooks[2..4], ["--customize-hook=first", "--customize-hook=second"]);
+        // Last, the promised versions are checked.
+        assert!(hooks[4].contains("promises docker.io 20.10.24"), "{}", hooks[4]);
+    }
+
+    #[test]
+    fn docker28_extends_debian13_and_pins_sid_packages() {
+        let r = crate::matrix::resolve(crate::platform::Platform::Debian13Docker28).unwrap().recipe.clone();
+        assert_eq!(r.suite, "trixie");
+        assert_eq!(r.chain.len(), 3, "debian12 <- debian13 <- debian13-docker28");
+        assert!(r.vm.as_ref().unwrap().contains_key("kernels") && r.vm.as_ref().unwrap().contains_key("customize"));
+        let a = mmdebstrap_args(&r, &[], &[], &[], Path::new("/x/out")).unwrap();
+        assert!(a.iter().any(|x| x.contains("-t sid docker.io=28.5.2")), "{a:?}");
+        assert!(a.iter().any(|x| x == "--aptopt=APT::Default-Release \"trixie\";"), "{a:?}");
+        // Two sources, trixie and sid, from the host's archive (never a name in code).
+        let lines: Vec<&String> = a.iter().filter(|x| x.starts_with("deb ")).collect();
+        assert_eq!(lines.len(), 2, "{a:?}");
+        assert!(lines[0].ends_with(" trixie main") && lines[1].ends_with(" sid main"), "{lines:?}");
     }
 
     #[test]
     fn debian12_recipe_loads_and_hash_is_stable() {
-        let r = Recipe::load(Platform::Debian12).unwrap();
+        let r = crate::matrix::resolve(crate::platform::Platform::Debian12).unwrap().recipe.clone();
         assert_eq!(r.name, "debian12");
         assert!(r.packages.iter().any(|p| p == "docker.io"));
         assert_eq!(r.hash().unwrap(), r.hash().unwrap());

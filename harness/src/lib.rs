@@ -5,6 +5,8 @@
 #![deny(missing_docs)]
 
 pub mod platform;
+pub mod apt_sources;
+pub mod matrix;
 pub mod node;
 pub mod docker;
 pub mod images;

@@ -3,7 +3,7 @@
 //! snapshots, plus the full transcript of every command for the log file.
 
 use crate::doctor_cli::{CheckReport, FixReport};
-use crate::platform::{NodeBackend, Platform};
+use crate::platform::NodeBackend;
 use crate::scenario::{Expect, Stage};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -18,8 +18,10 @@ pub struct Outcome {
     pub summary: String,
     /// Where the incident comes from.
     pub source: String,
-    /// The node's platform, e.g. `debian12` (or `centos7-emulated`).
+    /// The node's platform label, e.g. `debian13-docker28` (or `centos7-emulated-docker20`).
     pub platform: String,
+    /// The platform in one line: OS, Docker, firewalld and iptables versions.
+    pub platform_versions: String,
     /// Container or VM.
     pub backend: NodeBackend,
     /// Every stage that ran, in order.
@@ -133,11 +135,3 @@ impl Transcript {
     }
 }
 
-/// Platform name as shown in outcomes and snapshot names.
-pub fn platform_label(platform: Platform, emulated: bool) -> String {
-    if emulated {
-        format!("{}-emulated", platform.name())
-    } else {
-        platform.name().to_string()
-    }
-}

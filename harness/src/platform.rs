@@ -9,6 +9,11 @@ use std::fmt;
 pub enum Platform {
     /// Debian 12 (bookworm): docker.io 20.10, iptables 1.8.9 with nft/legacy, firewalld 1.3.
     Debian12,
+    /// Debian 13 (trixie): docker.io 26.1 + docker-cli, iptables 1.8.11, firewalld 2.3.
+    Debian13,
+    /// Debian 13 with sid's docker.io 28.5 (Docker's new chain layout, `FirewallBackend` in `docker info`).
+    #[serde(rename = "debian13-docker28")]
+    Debian13Docker28,
     /// CentOS 7 (or its emulation where CentOS sources cannot be reached).
     Centos7,
 }
@@ -25,12 +30,15 @@ pub enum NodeBackend {
 
 impl Platform {
     /// Every platform, in display order.
-    pub const ALL: [Platform; 2] = [Platform::Debian12, Platform::Centos7];
+    pub const ALL: [Platform; 4] = [Platform::Debian12, Platform::Debian13, Platform::Debian13Docker28, Platform::Centos7];
 
-    /// The name used in scenario files, CLI arguments and image recipes.
+    /// The name used in scenario files and CLI arguments; also the recipe
+    /// directory under `images/` (CentOS 7 nests two, see [`crate::centos`]).
     pub fn name(self) -> &'static str {
         match self {
             Platform::Debian12 => "debian12",
+            Platform::Debian13 => "debian13",
+            Platform::Debian13Docker28 => "debian13-docker28",
             Platform::Centos7 => "centos7",
         }
     }

@@ -137,7 +137,15 @@ pub async fn run(
     on_event: &mut (dyn FnMut(Event) + Send),
 ) -> Result<Outcome, RunError> {
     // Say "centos7-emulated" from the first line on, not only once the node exists.
-    let label = crate::centos::planned_label(platform).unwrap_or_else(|_| platform.name().to_string());
+    let resolved = crate::matrix::resolve(platform).map_err(|e| RunError {
+        run: format!("{} on {platform}/{backend}", scenario.name),
+        stage: None,
+        step: None,
+        message: format!("{e:#}"),
+        transcript_tail: String::new(),
+        transcript_path: None,
+    })?;
+    let label = resolved.label.clone();
     let run_name = format!("{} on {label}/{backend}", scenario.name);
     let fail = |stage, step, message: String, transcript: &Transcript, path| RunError {
         run: run_name.clone(),
@@ -181,7 +189,8 @@ pub async fn run(
         scenario: scenario.name.clone(),
         summary: scenario.summary.clone(),
         source: scenario.source.clone(),
-        platform: node.platform_label(),
+        platform: node.resolved().label.clone(),
+        platform_versions: node.resolved().describe(),
         backend,
         stages: Vec::new(),
         transcript: Transcript::default(),
@@ -192,7 +201,7 @@ pub async fn run(
         on_event(Event::StageStarted(*stage));
         let stage_start = Instant::now();
         let mut report = StageReport { stage: *stage, steps: Vec::new() };
-        for (i, step) in steps.iter().enumerate() {
+        for (i, step) in steps.iter().enumerate().filter(|(_, s)| s.runs_on(platform)) {
             let step_start = Instant::now();
             let label = format!("step {} (line {}): {}", i + 1, step.line, describe(&step.action));
             let result = ctx.run_step(*stage, step).await;

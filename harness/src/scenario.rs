@@ -143,6 +143,17 @@ pub struct Step {
     pub timeout: Duration,
     /// Line in the scenario file, for error messages.
     pub line: usize,
+    /// The platforms this step runs on (`on = [...]`); empty = all of the
+    /// scenario's. Where the truth differs by version, a scenario states
+    /// each platform's truth in its own step.
+    pub on: Vec<Platform>,
+}
+
+impl Step {
+    /// True when the step runs on `platform`.
+    pub fn runs_on(&self, platform: Platform) -> bool {
+        self.on.is_empty() || self.on.contains(&platform)
+    }
 }
 
 impl Step {
@@ -181,6 +192,9 @@ pub struct Scenario {
     pub platforms: Vec<Platform>,
     /// Node backends it runs on.
     pub backends: Vec<NodeBackend>,
+    /// `platform/backend` pairs of the cross product that do not run
+    /// (`exclude = ["centos7/vm"]`, as a CI job matrix excludes).
+    pub exclude: Vec<(Platform, NodeBackend)>,
     /// Another netdoctor build to test, if the scenario names one.
     pub doctor: Option<PathBuf>,
     /// Node settings.
@@ -222,6 +236,8 @@ struct RawScenario {
     platforms: Vec<Spanned<String>>,
     backends: Vec<Spanned<String>>,
     #[serde(default)]
+    exclude: Vec<Spanned<String>>,
+    #[serde(default)]
     doctor: Option<String>,
     #[serde(default)]
     node: NodeSettings,
@@ -256,7 +272,7 @@ const ACTIONS: &[&str] = &[
 ];
 
 /// Modifiers any step may carry, plus the extra keys some actions take.
-const MODIFIERS: &[&str] = &["expect", "contains", "timeout"];
+const MODIFIERS: &[&str] = &["expect", "contains", "timeout", "on"];
 
 /// Extra keys allowed only beside a given action.
 fn action_keys(action: &str) -> &'static [&'static str] {
@@ -268,6 +284,21 @@ fn action_keys(action: &str) -> &'static [&'static str] {
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Scenario {
+    /// Every platform × backend this scenario runs on, in file order.
+    pub fn runs(&self) -> Vec<(Platform, NodeBackend)> {
+        let mut out = Vec::new();
+        for &p in &self.platforms {
+            for &b in &self.backends {
+                if !self.exclude.contains(&(p, b)) {
+                    out.push((p, b));
+                }
+            }
+        }
+        out
+    }
+}
 
 /// Reads every `*.toml` in `dir`, sorted by name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
@@ -349,6 +380,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         })?;
         backends.push(parsed);
     }
+    let mut exclude = Vec::new();
+    for x in &raw.exclude {
+        let pair = x.get_ref().split_once('/').and_then(|(p, b)| Some((Platform::parse(p)?, NodeBackend::parse(b)?)));
+        match pair {
+            Some((p, b)) if platforms.contains(&p) && backends.contains(&b) => exclude.push((p, b)),
+            _ => {
+                return Err(err(
+                    Some(line_of(text, x.span().start)),
+                    "exclude",
+                    format!("`{}` is not PLATFORM/BACKEND of this scenario's platforms and backends, e.g. \"centos7/vm\"", x.get_ref()),
+                ));
+            }
+        }
+    }
     if platforms.is_empty() {
         return Err(err(None, "platforms", "list at least one platform, e.g. platforms = [\"debian12\"]".into()));
     }
@@ -381,6 +426,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             let step = parse_step(t.get_ref(), line).map_err(|(field, message)| {
                 err(Some(line), &format!("{stage}[{}]{}", i + 1, field), message)
             })?;
+            if let Some(p) = step.on.iter().find(|p| !platforms.contains(p)) {
+                return Err(err(
+                    Some(line),
+                    &format!("{stage}[{}].on", i + 1),
+                    format!("`{p}` is not one of this scenario's platforms ({})", platforms.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")),
+                ));
+            }
             steps.push(step);
         }
         stages.push((stage, steps));
@@ -389,10 +441,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     // The symptom stage is what proves the fault bit; without it a scenario
     // could "pass" on a node that was never broken.
     let has_fault = stages.iter().any(|(s, _)| *s == Stage::Fault);
-    let symptom_asserts = stages
-        .iter()
-        .any(|(s, steps)| *s == Stage::Symptom && steps.iter().any(Step::asserts_breakage));
-    if has_fault && !symptom_asserts {
+    let symptom_asserts = |p: Platform| {
+        stages
+            .iter()
+            .any(|(s, steps)| *s == Stage::Symptom && steps.iter().any(|st| st.runs_on(p) && st.asserts_breakage()))
+    };
+    if has_fault && !platforms.iter().all(|p| symptom_asserts(*p)) {
         return Err(err(
             None,
             "symptom",
@@ -409,6 +463,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         source: raw.source,
         platforms,
         backends,
+        exclude,
         doctor: raw.doctor.map(PathBuf::from),
         node: raw.node,
         stages,
@@ -551,7 +606,18 @@ fn parse_step(t: &toml::Table, line: usize) -> Result<Step, (String, String)> {
                 .ok_or_else(|| (field("timeout"), format!("expected whole seconds > 0, found {x}")))?,
         ),
     };
-    Ok(Step { action, expect, contains, timeout, line })
+    let on = match t.get("on") {
+        None => Vec::new(),
+        Some(o) => strings("on", o)?
+            .iter()
+            .map(|n| {
+                Platform::parse(n).ok_or_else(|| {
+                    (field("on"), format!("unknown platform `{n}`; expected one of: {}", Platform::ALL.map(|p| p.name()).join(", ")))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    Ok(Step { action, expect, contains, timeout, line, on })
 }
 
 /// 1-based line number of a byte offset.
@@ -626,8 +692,34 @@ mod tests {
         let e = parse_str(&format!("{HEAD}colour = 1\n")).unwrap_err();
         assert_eq!(e.field, "colour");
         assert_eq!(e.line, Some(5));
-        let e = parse_str("summary = \"s\"\nsource = \"x\"\nplatforms = [\"debian13\"]\nbackends = [\"container\"]\n").unwrap_err();
+        let e = parse_str("summary = \"s\"\nsource = \"x\"\nplatforms = [\"debian14\"]\nbackends = [\"container\"]\n").unwrap_err();
         assert_eq!((e.field.as_str(), e.line), ("platforms", Some(3)));
+    }
+
+    #[test]
+    fn steps_can_be_limited_to_platforms_of_the_scenario() {
+        let head = "summary = \"s\"\nsource = \"x\"\nplatforms = [\"debian12\", \"debian13\"]\nbackends = [\"container\"]\n";
+        let s = parse_str(&format!("{head}verify = [{{ probe_port = 80, on = \"debian13\" }}]\n")).unwrap();
+        let step = &s.stages[0].1[0];
+        assert!(step.runs_on(Platform::Debian13) && !step.runs_on(Platform::Debian12));
+        let e = parse_str(&format!("{head}verify = [{{ probe_port = 80, on = [\"centos7\"] }}]\n")).unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("verify[1].on", Some(5)));
+        // Every platform needs its own asserting symptom.
+        let e = parse_str(&format!(
+            "{head}fault = [{{ stop = \"docker\" }}]\nsymptom = [{{ run = \"x\", expect = \"failure\", on = \"debian12\" }}]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "symptom");
+    }
+
+    #[test]
+    fn excluded_pairs_do_not_run() {
+        let head = "summary = \"s\"\nsource = \"x\"\nplatforms = [\"debian12\", \"centos7\"]\nbackends = [\"container\", \"vm\"]\n";
+        let s = parse_str(&format!("{head}exclude = [\"centos7/vm\"]\n")).unwrap();
+        assert_eq!(s.runs().len(), 3);
+        assert!(!s.runs().contains(&(Platform::Centos7, NodeBackend::Vm)));
+        let e = parse_str(&format!("{head}exclude = [\"debian13/vm\"]\n")).unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("exclude", Some(5)));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use harness::bench::Figure;
-use harness::images::{self, Recipe};
+use harness::images;
 use harness::node::Node;
 use harness::node::container::{ContainerNode, ContainerOptions};
 use std::time::Instant;
@@ -32,7 +32,7 @@ pub struct BenchArgs {
 pub async fn run(args: BenchArgs) -> Result<()> {
     let platform = super::parse_platform(&args.platform)?;
     let docker = harness::docker::connect().await?;
-    let recipe = Recipe::load(platform)?;
+    let recipe = harness::matrix::resolve(platform)?.recipe.clone();
 
     let mut cold = Figure::new("image_build_cold_ms");
     let first = images::build(&docker, &recipe, false).await?;

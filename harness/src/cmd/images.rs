@@ -1,7 +1,7 @@
 //! `repro images`: build node images from their recipes.
 
 use anyhow::Result;
-use harness::images::{self, Recipe};
+use harness::images;
 
 /// `repro images …` subcommands.
 #[derive(clap::Subcommand)]
@@ -28,7 +28,7 @@ pub enum ImagesCommand {
 pub async fn run(c: ImagesCommand) -> Result<()> {
     match c {
         ImagesCommand::Build { platform, force, vm: true } => {
-            let recipe = Recipe::load(super::parse_platform(&platform)?)?;
+            let recipe = harness::matrix::resolve(super::parse_platform(&platform)?)?.recipe.clone();
             let r = tokio::task::spawn_blocking(move || harness::vm::disk::ensure(&recipe, force)).await??;
             println!(
                 "{} {} in {} ms (kernels {})",
@@ -39,7 +39,7 @@ pub async fn run(c: ImagesCommand) -> Result<()> {
             );
         }
         ImagesCommand::Build { platform, force, vm: false } => {
-            let recipe = Recipe::load(super::parse_platform(&platform)?)?;
+            let recipe = harness::matrix::resolve(super::parse_platform(&platform)?)?.recipe.clone();
             let docker = harness::docker::connect().await?;
             let r = images::build(&docker, &recipe, force).await?;
             println!(
@@ -50,7 +50,7 @@ pub async fn run(c: ImagesCommand) -> Result<()> {
             );
         }
         ImagesCommand::Tag { platform } => {
-            println!("{}", Recipe::load(super::parse_platform(&platform)?)?.tag()?);
+            println!("{}", harness::matrix::resolve(super::parse_platform(&platform)?)?.recipe.clone().tag()?);
         }
     }
     Ok(())

@@ -73,10 +73,15 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let mut failed = 0;
     for &platform in &platforms {
         for &backend in &backends {
-            if !s.platforms.contains(&platform) || !s.backends.contains(&backend) {
-                bail!("{} does not declare {platform}/{backend}; it runs on {:?} × {:?}", s.name, s.platforms, s.backends);
+            if !s.runs().contains(&(platform, backend)) {
+                if args.platform.is_none() || args.backend.is_none() {
+                    continue; // excluded from the matrix by the scenario
+                }
+                bail!("{} does not declare {platform}/{backend}; it runs on {:?}", s.name, s.runs());
             }
-            eprintln!("▶ {} on {platform}/{backend}: {}", s.name, s.summary);
+            let resolved = harness::matrix::resolve(platform)?;
+            eprintln!("▶ {} on {}/{backend}: {}", s.name, resolved.label, s.summary);
+            eprintln!("  platform {}", resolved.describe());
             let mut progress = |e: Event| print_event(&e);
             match runner::run(&s, platform, backend, &opts, &mut progress).await {
                 Ok(outcome) => {

@@ -8,6 +8,7 @@
 
 use super::{ExecOutput, Node};
 use crate::gc::{self, Owned};
+use crate::matrix::ResolvedPlatform;
 use crate::platform::{NodeBackend, Platform};
 use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
@@ -66,10 +67,8 @@ pub struct ContainerNode {
     docker: Docker,
     name: String,
     id: String,
-    platform: Platform,
-    /// What reports call the platform: the image's recipe name, e.g.
-    /// `centos7-emulated` (see [`crate::images::node_label`]).
-    label: String,
+    /// The platform as resolved once for the process (label, versions, recipe).
+    platform: &'static ResolvedPlatform,
     ip: IpAddr,
     resources: Vec<Owned>,
     timings: StartTimings,
@@ -94,19 +93,16 @@ impl ContainerNode {
     /// Starts a node with explicit options.
     pub async fn start_with(platform: Platform, opts: &ContainerOptions) -> Result<ContainerNode> {
         let t = Instant::now();
+        let resolved = crate::matrix::resolve(platform)?;
+        // Refuse a node this host cannot run before building its image.
+        crate::centos::check_container_host(&resolved.recipe.name)?;
         let image = match &opts.image {
             Some(i) => i.clone(),
-            None => {
-                // Refuse a node this host cannot run before building its image.
-                crate::centos::check_container_host(&crate::centos::planned_label(platform)?)?;
-                crate::images::ensure_image(platform).await?
-            }
+            None => crate::images::ensure_image(&resolved.recipe).await?,
         };
         let image_time = t.elapsed();
         let docker = crate::docker::connect().await?;
-        let label = crate::images::node_label(&docker, platform, &image).await?;
-        crate::centos::check_container_host(&label)?;
-        let name = unique_name(&label);
+        let name = unique_name(&resolved.label);
         let resources = vec![Owned::container(&name), Owned::volume(&name), Owned::network(&name)];
         // Registered before anything exists, so a Ctrl-C during creation
         // still removes whatever was made ("not found" counts as removed).
@@ -115,8 +111,7 @@ impl ContainerNode {
             docker,
             name: name.clone(),
             id: String::new(),
-            platform,
-            label,
+            platform: resolved,
             ip: IpAddr::from([0, 0, 0, 0]),
             resources,
             timings: StartTimings { image: image_time, ..Default::default() },
@@ -130,7 +125,7 @@ impl ContainerNode {
     }
 
     async fn create(&mut self, image: &str, opts: &ContainerOptions) -> Result<()> {
-        let labels = crate::docker::labels(&[("org.repro.node", &self.name), ("org.repro.platform", self.platform.name())]);
+        let labels = crate::docker::labels(&[("org.repro.node", &self.name), ("org.repro.platform", &self.platform.label)]);
         // Independent: create both at once.
         let (net, vol) = tokio::join!(
             self.docker.create_network(NetworkCreateRequest {
@@ -439,15 +434,15 @@ impl Node for ContainerNode {
     }
 
     fn platform(&self) -> Platform {
-        self.platform
+        self.platform.platform
     }
 
     fn backend(&self) -> NodeBackend {
         NodeBackend::Container
     }
 
-    fn platform_label(&self) -> String {
-        self.label.clone()
+    fn resolved(&self) -> &'static ResolvedPlatform {
+        self.platform
     }
 
     async fn exec(&self, script: &str) -> Result<ExecOutput> {

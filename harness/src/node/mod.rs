@@ -5,6 +5,7 @@
 pub mod container;
 pub mod vm;
 
+use crate::matrix::ResolvedPlatform;
 use crate::platform::{NodeBackend, Platform};
 use crate::scenario::NodeSettings;
 use anyhow::Result;
@@ -80,11 +81,10 @@ pub trait Node: Send + Sync {
     /// Container or VM.
     fn backend(&self) -> NodeBackend;
 
-    /// The platform as reports name it; an emulated platform says so
-    /// (e.g. `centos7-emulated`), so nobody mistakes it for the real thing.
-    fn platform_label(&self) -> String {
-        self.platform().name().to_string()
-    }
+    /// The platform as resolved for this run (recipe, versions, label).
+    /// Its `label` is what reports call it: it carries the Docker version
+    /// and, for an emulation, says so (`centos7-emulated-docker20`).
+    fn resolved(&self) -> &'static ResolvedPlatform;
 
     /// Runs a shell script (`sh -c`) inside the node as root and waits for it.
     /// A non-zero exit is not an error; failing to run it at all is.

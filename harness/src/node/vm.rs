@@ -5,7 +5,7 @@
 //! on reboot, re-reads `/boot` and boots the newest again, as GRUB would.
 
 use super::{ExecOutput, Node};
-use crate::images::Recipe;
+use crate::matrix::ResolvedPlatform;
 use crate::platform::{NodeBackend, Platform};
 use crate::vm::accel::{self, Accel};
 use crate::vm::disk::{self, VmImage, version_cmp};
@@ -119,7 +119,7 @@ struct Running {
 /// A QEMU VM node.
 pub struct VmNode {
     name: String,
-    platform: Platform,
+    platform: &'static ResolvedPlatform,
     image: VmImage,
     cfg: QemuConfig,
     run_dir: PathBuf,
@@ -131,7 +131,7 @@ pub struct VmNode {
 impl VmNode {
     /// Builds or finds the platform's VM image, then boots a node on a fresh overlay.
     pub async fn start(platform: Platform, opts: VmOptions) -> Result<VmNode> {
-        let recipe = Recipe::load(platform)?;
+        let recipe = crate::matrix::resolve(platform)?.recipe.clone();
         let image = tokio::task::spawn_blocking(move || disk::ensure(&recipe, false))
             .await?
             .with_context(|| format!("preparing the {platform} VM image"))?
@@ -143,7 +143,8 @@ impl VmNode {
     pub async fn start_on(platform: Platform, image: VmImage, opts: VmOptions) -> Result<VmNode> {
         let (accel, why) = accel::detect()?;
         tracing::info!("VM accelerator: {} ({why})", accel.name());
-        let name = format!("{}-vm-{}", platform.name(), short_id());
+        let resolved = crate::matrix::resolve(platform)?;
+        let name = format!("{}-vm-{}", resolved.label, short_id());
         let run_root = crate::gc::vm_pid_dir();
         sweep_orphan_run_dirs(&run_root);
         let run_dir = run_root.join(&name);
@@ -166,7 +167,7 @@ impl VmNode {
         };
         let node = VmNode {
             name,
-            platform,
+            platform: resolved,
             image,
             cfg,
             run_dir,
@@ -533,6 +534,10 @@ impl Node for VmNode {
     }
 
     fn platform(&self) -> Platform {
+        self.platform.platform
+    }
+
+    fn resolved(&self) -> &'static ResolvedPlatform {
         self.platform
     }
 

@@ -3,7 +3,6 @@
 //! reboot into the newest kernel.
 
 use crate::bench::Figure;
-use crate::images::Recipe;
 use crate::node::Node;
 use crate::node::vm::{VmNode, VmOptions};
 use crate::platform::Platform;
@@ -14,7 +13,7 @@ use std::time::Instant;
 /// a line naming the accelerator (TCG vs KVM changes every figure ~5x).
 pub async fn figures(platform: Platform, boots: usize) -> Result<(Vec<Figure>, String)> {
     let (accel, why) = super::accel::detect()?;
-    let recipe = Recipe::load(platform)?;
+    let recipe = crate::matrix::resolve(platform)?.recipe.clone();
     let mut build = Figure::new("vm_image_build_ms");
     let report = tokio::task::spawn_blocking(move || super::disk::ensure(&recipe, false)).await??;
     build.push(report.duration);

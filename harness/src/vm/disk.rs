@@ -365,7 +365,7 @@ fn run_mmdebstrap(recipe: &Recipe, s: &VmSettings, kernel_script: &Path, rootfs:
     // hooks' settings), then the recipe's VM customisation.
     let mut customize = vec![format!("chroot \"$1\" sh -s < '{}'", kernel_script.display())];
     customize.extend(s.customize.iter().cloned());
-    let args = crate::images::mmdebstrap_args(recipe, &s.packages, &s.essential_hooks, &customize, rootfs);
+    let args = crate::images::mmdebstrap_args(recipe, &s.packages, &s.essential_hooks, &customize, rootfs)?;
     tracing::debug!("mmdebstrap {}", args.join(" "));
     let out = Command::new("mmdebstrap")
         .args(&args)
