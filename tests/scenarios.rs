@@ -104,6 +104,7 @@ fn snapshot(o: &Outcome) {
         ("symptom", steps(&[Stage::Fault, Stage::Symptom])),
         ("diagnosis", steps(&[Stage::Diagnose])),
         ("plan", steps(&[Stage::Remediate])),
+        ("idempotence", steps(&[Stage::Idempotence])),
         ("verification", steps(&[Stage::Verify])),
     ];
     let mut settings = insta::Settings::clone_current();

@@ -66,10 +66,27 @@ pub struct FixReport {
     pub before: Vec<String>,
     /// Commands applied, in order.
     pub applied: Vec<AppliedStep>,
+    /// Steps that did not run, and why.
+    pub skipped: Vec<SkippedStep>,
     /// Codes the fix made disappear.
     pub resolved: Vec<String>,
     /// Codes still present after the fix.
     pub remaining: Vec<String>,
+    /// Whether the doctor says it rebooted the node (then the runner waits for it).
+    pub rebooted: bool,
+    /// Codes the doctor could not verify (after a reboot, or containers not back).
+    pub unverified: Vec<String>,
+    /// What the reader must know.
+    pub note: Option<String>,
+}
+
+/// One step the fix did not run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SkippedStep {
+    /// The command.
+    pub command: String,
+    /// What it lacked: `yes`, `allow-reboot`, `earlier-failure`, …
+    pub needs: String,
 }
 
 /// One applied command (its output goes to the transcript, not the snapshot).
@@ -122,9 +139,26 @@ pub async fn run(doctor: &Path, subcommand: &[&str], target: &str, timeout: Dura
     })
 }
 
-/// Parses the JSON a doctor printed, naming the command when it is not the contract.
+/// The `schema` numbers of the doctor's JSON this harness understands.
+pub const KNOWN_SCHEMAS: &[u64] = &[1];
+
+/// Parses the JSON a doctor printed, naming the command when it is not the
+/// contract: its `schema` must be one this harness knows.
 pub fn parse<T: for<'de> Deserialize<'de>>(run: &DoctorRun) -> Result<T> {
-    serde_json::from_str(&run.stdout).with_context(|| {
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).with_context(|| {
+        format!("`{}` (exit {}) did not print JSON; stderr: {}", run.command, run.exit_code, run.stderr.trim())
+    })?;
+    match v.get("schema").and_then(|s| s.as_u64()) {
+        Some(n) if KNOWN_SCHEMAS.contains(&n) => {}
+        other => bail!(
+            "`{}` printed JSON of schema {}, but this harness knows schema {:?}: it cannot judge that doctor; \
+             use a doctor of a known contract or update harness/src/doctor_cli.rs",
+            run.command,
+            other.map(|n| n.to_string()).unwrap_or_else(|| "(none)".into()),
+            KNOWN_SCHEMAS
+        ),
+    }
+    serde_json::from_value(v).with_context(|| {
         format!(
             "`{}` (exit {}) did not print the documented JSON; stderr: {}",
             run.command,

@@ -16,6 +16,7 @@ pub mod bench;
 pub mod http_probe;
 pub mod scenario;
 pub mod runner;
+pub mod admin_rules;
 pub mod outcome;
 pub mod events;
 pub mod doctor_cli;

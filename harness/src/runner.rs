@@ -6,6 +6,7 @@
 
 use crate::doctor_cli::{self, CheckReport, FixReport};
 use crate::events::Event;
+use crate::admin_rules;
 use crate::http_probe;
 use crate::node::{self, Node};
 use crate::outcome::{Outcome, StageReport, StepReport, Transcript, TranscriptEntry};
@@ -201,6 +202,18 @@ pub async fn run(
         on_event(Event::StageStarted(*stage));
         let stage_start = Instant::now();
         let mut report = StageReport { stage: *stage, steps: Vec::new() };
+        // The rules before the cure: what "nothing of the admin's is lost" compares against.
+        let rules_before = if *stage == Stage::Remediate {
+            match ctx.dump_rules(*stage).await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    failure = Some((*stage, "dumping the rules before the fix".into(), format!("{e:#}")));
+                    break 'stages;
+                }
+            }
+        } else {
+            None
+        };
         for (i, step) in steps.iter().enumerate().filter(|(_, s)| s.runs_on(platform)) {
             let step_start = Instant::now();
             let label = format!("step {} (line {}): {}", i + 1, step.line, describe(&step.action));
@@ -227,10 +240,34 @@ pub async fn run(
                 break 'stages;
             }
         }
+        let last_fix = steps.iter().rev().find_map(|s| match &s.action {
+            Action::Doctor(DoctorCall::Fix { allow_reboot }) if s.runs_on(platform) => Some(*allow_reboot),
+            _ => None,
+        });
         outcome.stages.push(report);
         on_event(Event::StageFinished { stage: *stage, elapsed: stage_start.elapsed() });
         if opts.stop_after == Some(*stage) {
             break;
+        }
+        if let (Some(before), Some(allow_reboot)) = (rules_before, last_fix) {
+            on_event(Event::StageStarted(Stage::Idempotence));
+            let t = Instant::now();
+            let (report, why) = match ctx.idempotence(&before, allow_reboot).await {
+                Ok(r) => r,
+                Err(e) => {
+                    failure = Some((Stage::Idempotence, "the second fix".into(), format!("{e:#}")));
+                    break 'stages;
+                }
+            };
+            outcome.stages.push(report);
+            if let Some(why) = why {
+                failure = Some((Stage::Idempotence, "the second fix".into(), why));
+                break 'stages;
+            }
+            on_event(Event::StageFinished { stage: Stage::Idempotence, elapsed: t.elapsed() });
+            if opts.stop_after == Some(Stage::Idempotence) {
+                break;
+            }
         }
     }
 
@@ -413,10 +450,92 @@ impl Ctx<'_> {
                 for a in &mut fix.applied {
                     a.command = self.redact(&a.command);
                 }
+                let rebooted = fix.rebooted;
                 report.fix = Some(fix);
-                Ok((run.exit_code == 0, output))
+                if run.exit_code != 0 {
+                    return Ok((false, output));
+                }
+                if rebooted {
+                    // The doctor says it rebooted the node: it must really go
+                    // down by itself; the harness then only plays bootloader.
+                    let t = Instant::now();
+                    let r = self.node.await_own_reboot(step.timeout).await;
+                    let err = r.as_ref().err().map(|e| format!("{e:#}")).unwrap_or_default();
+                    self.record(stage, "node", "wait for the node's own reboot, boot its newest kernel".into(), if r.is_ok() { 0 } else { 1 }, String::new(), err.clone(), t.elapsed());
+                    report.result = match &r {
+                        Ok(()) => "exit 0; the node rebooted by itself and is back".into(),
+                        Err(_) => "exit 0 but the node did not reboot".into(),
+                    };
+                    if r.is_err() {
+                        return Ok((false, err));
+                    }
+                }
+                Ok((true, output))
             }
         }
+    }
+
+    /// Every backend's rules (see [`admin_rules::DUMP_SCRIPT`]), recorded in the transcript.
+    async fn dump_rules(&mut self, stage: Stage) -> anyhow::Result<String> {
+        let t = Instant::now();
+        let out = self.node.exec(admin_rules::DUMP_SCRIPT).await?;
+        self.record(stage, "node", "dump the rules of every iptables backend".into(), out.exit_code, out.stdout.clone(), out.stderr.clone(), t.elapsed());
+        Ok(out.stdout)
+    }
+
+    /// The idempotence stage: `fix --apply` again must plan nothing and
+    /// change no rule of any backend, and no rule that is not Docker's may
+    /// have been lost by the cure (carried to another backend is kept).
+    async fn idempotence(&mut self, before_fix: &str, allow_reboot: bool) -> anyhow::Result<(StageReport, Option<String>)> {
+        let stage = Stage::Idempotence;
+        let mut steps = Vec::new();
+        let mut why = None;
+        let after_first = self.dump_rules(stage).await?;
+        let step = Step {
+            action: Action::Doctor(DoctorCall::Fix { allow_reboot }),
+            expect: Expect::Success,
+            contains: Vec::new(),
+            timeout: Duration::from_secs(300),
+            line: 0,
+            on: Vec::new(),
+        };
+        let (mut second, failed) = self.run_step(stage, &step).await?;
+        second.step = format!("{} (again, on the cured node)", second.step);
+        if let Some(f) = &second.fix {
+            let planned: Vec<&str> = f.applied.iter().map(|a| a.command.as_str()).chain(f.skipped.iter().map(|s| s.command.as_str())).collect();
+            if !planned.is_empty() || f.rebooted {
+                why = Some(format!("the second fix was not a no-op: it planned {planned:?} (rebooted: {})", f.rebooted));
+            }
+        }
+        why = why.or(failed);
+        steps.push(second);
+        let after_second = self.dump_rules(stage).await?;
+        let (a, b) = (admin_rules::normalised(&after_first), admin_rules::normalised(&after_second));
+        let changed: Vec<String> = diff_lines(&a, &b);
+        steps.push(StepReport {
+            step: "the rules of every iptables backend, before and after the second fix".into(),
+            expect: Expect::Success,
+            result: if changed.is_empty() { "identical".into() } else { format!("{} lines differ", changed.len()) },
+            evidence: changed.iter().map(|l| self.redact(l)).collect(),
+            check: None,
+            fix: None,
+        });
+        if !changed.is_empty() && why.is_none() {
+            why = Some(format!("the second fix changed the rules:\n{}", changed.join("\n")));
+        }
+        let d = admin_rules::diff(&admin_rules::parse_dump(before_fix), &admin_rules::parse_dump(&after_second));
+        steps.push(StepReport {
+            step: "the rules that are not Docker's, before the fix and now, in any backend".into(),
+            expect: Expect::Success,
+            result: if d.lost.is_empty() { format!("{} before, none lost", d.before) } else { format!("{} before, {} lost", d.before, d.lost.len()) },
+            evidence: d.lost.iter().map(|l| self.redact(l)).collect(),
+            check: None,
+            fix: None,
+        });
+        if !d.lost.is_empty() && why.is_none() {
+            why = Some(format!("the cure lost rules that are not Docker's:\n{}", d.lost.join("\n")));
+        }
+        Ok((StageReport { stage, steps }, why))
     }
 
     fn redact_check(&self, check: &mut CheckReport) {
@@ -455,6 +574,14 @@ fn kernel_placeholders(sorted_releases: &str) -> Vec<(String, &'static str)> {
             Some((r.to_string(), name))
         })
         .collect()
+}
+
+/// Lines only in `a` (`- …`) or only in `b` (`+ …`), in order.
+fn diff_lines(a: &str, b: &str) -> Vec<String> {
+    let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let gone = la.iter().filter(|l| !lb.contains(l)).map(|l| format!("- {l}"));
+    let new = lb.iter().filter(|l| !la.contains(l)).map(|l| format!("+ {l}"));
+    gone.chain(new).collect()
 }
 
 fn tail_lines(s: &str, n: usize) -> String {

@@ -23,18 +23,22 @@ pub enum Stage {
     Diagnose,
     /// Apply the cure.
     Remediate,
+    /// Not written in files: after a remediate stage that ran the doctor's
+    /// fix, the runner runs it again; it must plan and change nothing.
+    Idempotence,
     /// Assert the node works again.
     Verify,
 }
 
 impl Stage {
     /// Every stage, in run order.
-    pub const ALL: [Stage; 6] = [
+    pub const ALL: [Stage; 7] = [
         Stage::Prepare,
         Stage::Fault,
         Stage::Symptom,
         Stage::Diagnose,
         Stage::Remediate,
+        Stage::Idempotence,
         Stage::Verify,
     ];
 
@@ -46,6 +50,7 @@ impl Stage {
             Stage::Symptom => "symptom",
             Stage::Diagnose => "diagnose",
             Stage::Remediate => "remediate",
+            Stage::Idempotence => "idempotence",
             Stage::Verify => "verify",
         }
     }
@@ -436,6 +441,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             steps.push(step);
         }
         stages.push((stage, steps));
+    }
+
+    // The cure under test is the doctor's: a reboot it asks for must be its
+    // own, so the harness never reboots in the remediate stage.
+    if let Some((_, steps)) = stages.iter().find(|(s, _)| *s == Stage::Remediate)
+        && let Some(st) = steps.iter().find(|st| st.action == Action::Reboot)
+    {
+        return Err(err(
+            Some(st.line),
+            "remediate",
+            "a `reboot` step in remediate would reboot on the doctor's behalf; the runner waits for the doctor's own \
+             reboot after `doctor = \"fix\"` (allow_reboot = true) instead: remove the step"
+                .into(),
+        ));
     }
 
     // The symptom stage is what proves the fault bit; without it a scenario

@@ -101,6 +101,16 @@ pub trait Node: Send + Sync {
     /// reboot (they share the host kernel) and return an error saying so.
     async fn reboot(&self) -> Result<()>;
 
+    /// Waits for a reboot the node issued itself (the doctor's cure) to
+    /// really happen: the node must go down within `timeout`, and is then
+    /// brought back the way its firmware would (a VM boots the newest
+    /// kernel in its /boot). The harness never reboots on the doctor's
+    /// behalf: a node that stays up is an error. Containers cannot reboot.
+    async fn await_own_reboot(&self, timeout: Duration) -> Result<()> {
+        let _ = timeout;
+        anyhow::bail!("node {} is a container: it shares the host's kernel and cannot reboot; a doctor that reboots it is wrong", self.name())
+    }
+
     /// The `--target` argument that lets `netdoctor` on the host reach this
     /// node, e.g. `docker:<container id>` or `cmd:<command running sh>`.
     fn doctor_target(&self) -> String;

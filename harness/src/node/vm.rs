@@ -628,6 +628,38 @@ impl Node for VmNode {
         Ok(())
     }
 
+    async fn await_own_reboot(&self, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        let state = self.state.clone();
+        let exited = tokio::task::spawn_blocking(move || {
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            st.qemu.as_mut().and_then(|q| q.wait_exit(timeout))
+        })
+        .await?;
+        let Some(status) = exited else {
+            bail!(
+                "VM {}: the guest did not go down within {} s of the doctor's reboot (qemu runs with -no-reboot, so a \
+                 guest reboot ends it); the reboot did not happen. Console tail:\n{}",
+                self.name,
+                timeout.as_secs(),
+                qemu::tail(&self.cfg.console_log, 15)
+            );
+        };
+        if !rebooted(&self.cfg.console_log) {
+            bail!(
+                "VM {}: qemu exited ({status}) without the kernel's `reboot: Restarting system`: the guest crashed or \
+                 powered off, it did not reboot. Console tail:\n{}",
+                self.name,
+                qemu::tail(&self.cfg.console_log, 15)
+            );
+        }
+        tracing::info!("VM {}: the guest went down by itself in {} ms ({status})", self.name, start.elapsed().as_millis());
+        self.kill_qemu();
+        let entry = self.newest_entry_offline().await?;
+        tracing::info!("VM {}: booting {} (newest in /boot), as the bootloader would", self.name, entry.release);
+        self.boot(entry).await
+    }
+
     fn doctor_target(&self) -> String {
         format!("cmd:{} vm-exec --qga {}", repro_binary().display(), self.cfg.qga_socket.display())
     }
