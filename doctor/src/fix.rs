@@ -71,8 +71,11 @@ pub struct FixReport {
     pub remaining: Vec<String>,
     /// Whether the host really went down for a reboot (then nothing was re-collected).
     pub rebooted: bool,
-    /// Codes not verified because of the reboot.
+    /// Codes not verified: the host rebooted, or a container did not come back.
     pub unverified: Vec<String>,
+    /// Containers that ran before a docker restart, with a restart policy
+    /// (`always`, `unless-stopped`) or restarted by name, and did not run again in time.
+    pub not_back: Vec<String>,
     /// Anything the reader must know (reboot issued or failed, step failed, consent missing).
     pub note: Option<String>,
     /// Exit code of `fix --apply`: 0 no incident left (or rebooted), 2 some remain.
@@ -240,6 +243,7 @@ impl FixReport {
             remaining: vec![],
             rebooted: false,
             unverified: vec![],
+            not_back: vec![],
             note: None,
             exit_code: 0,
         }
@@ -256,6 +260,79 @@ impl FixReport {
     }
 }
 
+/// Lists running containers with their restart policy and stop timeout.
+pub const WATCH_COMMAND: &str =
+    "docker ps -q | xargs -r docker inspect --format '{{.Name}} {{.HostConfig.RestartPolicy.Name}} {{.Config.StopTimeout}}'";
+/// Names of the running containers.
+pub const RUNNING_COMMAND: &str = "docker ps --format '{{.Names}}'";
+/// Docker's default stop timeout: SIGTERM, then SIGKILL after this many seconds.
+const DEFAULT_STOP_TIMEOUT: u64 = 10;
+
+/// Whether a step stops running containers (they must come back before the
+/// fix is judged).
+fn stops_containers(cmd: &str) -> bool {
+    cmd == "systemctl restart docker" || cmd.starts_with("docker restart ")
+}
+
+/// Containers to wait for after a restart, and what it stopped for.
+#[derive(Debug, Default)]
+struct Watch {
+    /// Names expected to run again.
+    names: Vec<String>,
+    /// The longest stop timeout among them, seconds.
+    stop_timeout: u64,
+    /// Codes of the findings served by the steps that stopped them.
+    codes: Vec<String>,
+}
+
+/// The running containers that start again by themselves after a docker
+/// restart (restart policy `always` or `unless-stopped`), and their longest
+/// stop timeout. Unreadable: none (the re-collect judges alone).
+fn containers_to_watch(t: &Transport) -> Watch {
+    let mut w = Watch { stop_timeout: DEFAULT_STOP_TIMEOUT, ..Default::default() };
+    let Ok(out) = t.run_timeout(&format!("{WATCH_COMMAND}\n"), Duration::from_secs(15)) else { return w };
+    if out.code != 0 {
+        return w;
+    }
+    for line in out.stdout.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [name, policy, rest @ ..] = f.as_slice() else { continue };
+        if *policy == "always" || *policy == "unless-stopped" {
+            w.names.push(name.trim_start_matches('/').to_string());
+            let timeout = rest.first().and_then(|v| v.parse::<u64>().ok()).unwrap_or(DEFAULT_STOP_TIMEOUT);
+            w.stop_timeout = w.stop_timeout.max(timeout);
+        }
+    }
+    w
+}
+
+/// How long to wait for containers to run again: `NETDOCTOR_BACK_WAIT`
+/// seconds, else their stop timeout + 30 s.
+fn back_wait(stop_timeout: u64) -> Duration {
+    let env = std::env::var("NETDOCTOR_BACK_WAIT").ok().and_then(|v| v.parse::<f64>().ok()).filter(|v| *v >= 0.0);
+    Duration::from_secs_f64(env.unwrap_or((stop_timeout + 30) as f64).min(900.0))
+}
+
+/// Wait until every one of `names` runs (per `docker ps`), for up to `limit`;
+/// returns those that did not.
+fn wait_back(t: &Transport, names: &[String], limit: Duration) -> Vec<String> {
+    let start = Instant::now();
+    let pause = Duration::from_millis(1000).min(limit / 4);
+    loop {
+        let mut missing: Vec<String> = names.to_vec();
+        if let Ok(out) = t.run_timeout(&format!("{RUNNING_COMMAND}\n"), Duration::from_secs(10))
+            && out.code == 0
+        {
+            let running: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+            missing.retain(|n| !running.contains(&n.as_str()));
+        }
+        if missing.is_empty() || start.elapsed() + pause >= limit {
+            return missing;
+        }
+        std::thread::sleep(pause);
+    }
+}
+
 /// Run the plan for `findings` on `t`, re-collect, and compare.
 pub fn apply(t: &Transport, findings: &[Finding], consent: Consent) -> Result<FixReport, Error> {
     let mut r = FixReport::new(t, findings);
@@ -265,6 +342,8 @@ pub fn apply(t: &Transport, findings: &[Finding], consent: Consent) -> Result<Fi
     let mut failed: Option<String> = None;
     // Codes whose reboot did not happen.
     let mut reboot_failed: Vec<String> = Vec::new();
+    // Containers stopped by a step, to see running again before judging.
+    let mut watch: Option<Watch> = None;
     for m in merged_steps(findings) {
         let cmd = m.step.command.clone();
         if let Some(f) = &failed {
@@ -303,7 +382,18 @@ pub fn apply(t: &Transport, findings: &[Finding], consent: Consent) -> Result<Fi
             }
             break; // a reboot is last
         }
+        if stops_containers(&cmd) && watch.is_none() {
+            watch = Some(containers_to_watch(t));
+        }
         let out = t.run(&format!("{cmd}\n"))?;
+        if let Some(w) = watch.as_mut().filter(|_| stops_containers(&cmd) && out.code == 0) {
+            w.codes.extend(m.findings.iter().filter(|c| !w.codes.contains(c)).cloned().collect::<Vec<_>>());
+            if let Some(name) = cmd.strip_prefix("docker restart ").map(str::trim)
+                && !w.names.iter().any(|n| n == name)
+            {
+                w.names.push(name.to_string());
+            }
+        }
         if out.code != 0 {
             notes.push(format!("step `{cmd}` failed with exit {}; later steps were not run", out.code));
             failed = Some(cmd.clone());
@@ -317,13 +407,30 @@ pub fn apply(t: &Transport, findings: &[Finding], consent: Consent) -> Result<Fi
         r.unverified = r.before.clone();
         r.exit_code = 0;
     } else {
+        // Containers that were stopped must run again before anything is
+        // called resolved: a finding can vanish because its container did.
+        let mut unproven: Vec<String> = Vec::new();
+        if let Some(w) = watch.filter(|w| !w.codes.is_empty() && !w.names.is_empty()) {
+            let limit = back_wait(w.stop_timeout);
+            r.not_back = wait_back(t, &w.names, limit);
+            if !r.not_back.is_empty() {
+                notes.push(format!(
+                    "container(s) {} ran before the restart and did not run again within {:.0} s: {} not verified",
+                    r.not_back.join(", "),
+                    limit.as_secs_f64(),
+                    w.codes.join(", ")
+                ));
+                unproven = w.codes;
+            }
+        }
         let after = crate::rules::analyse(&collect(t)?);
         r.after = codes_of(&after);
         let left = |c: &String| r.after.contains(c) || reboot_failed.contains(c);
-        r.resolved = r.before.iter().filter(|c| !left(c)).cloned().collect();
         r.remaining = r.before.iter().filter(|c| left(c)).cloned().collect();
+        r.unverified = r.before.iter().filter(|c| !left(c) && unproven.contains(c)).cloned().collect();
+        r.resolved = r.before.iter().filter(|c| !left(c) && !unproven.contains(c)).cloned().collect();
         let incidents_left = after.iter().any(|f| f.severity == Severity::Incident);
-        r.exit_code = if incidents_left || !reboot_failed.is_empty() { 2 } else { 0 };
+        r.exit_code = if incidents_left || !reboot_failed.is_empty() || !r.not_back.is_empty() { 2 } else { 0 };
     }
     if !notes.is_empty() {
         r.note = Some(notes.join("; "));

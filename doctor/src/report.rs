@@ -195,6 +195,12 @@ pub fn fix_human(r: &FixReport, color: bool) -> String {
         let _ = writeln!(out, "after: {}", list(&r.after));
         let _ = writeln!(out, "resolved: {}", list(&r.resolved));
         let _ = writeln!(out, "remaining: {}", list(&r.remaining));
+        if !r.unverified.is_empty() {
+            let _ = writeln!(out, "unverified: {}", list(&r.unverified));
+        }
+        if !r.not_back.is_empty() {
+            let _ = writeln!(out, "not back: {}", list(&r.not_back));
+        }
     }
     out
 }

@@ -179,3 +179,32 @@ fn a_reboot_is_never_implied() {
     assert!(err.contains("--allow-reboot"), "{err}");
     assert!(h.changes().is_empty(), "{:?}", h.log());
 }
+
+#[test]
+fn a_container_that_does_not_come_back_leaves_its_findings_unverified() {
+    // web has a restart policy; after the docker restart it stays down, so
+    // its port finding vanishes from the re-collect: that is not a cure.
+    let h = Host::new("flushed-stale").with("FAKE_HOST_NOT_BACK", "web");
+    let (code, r, _) = h.fix(&["--yes"]);
+    assert_eq!(code, 2, "{r:#}");
+    assert_eq!(strs(&r["not_back"]), ["web"]);
+    assert!(strs(&r["after"]).is_empty(), "{r:#}");
+    assert_eq!(strs(&r["unverified"]), BOTH);
+    assert!(strs(&r["resolved"]).is_empty(), "{r:#}");
+    assert!(r["note"].as_str().unwrap().contains("web ran before the restart and did not run again"), "{r:#}");
+    // It asked which containers to wait for before the restart, and waited after it.
+    let log = h.log();
+    let watch = log.iter().position(|l| l.starts_with("docker ps -q")).unwrap();
+    let restart = log.iter().position(|l| l == "systemctl restart docker").unwrap();
+    assert!(watch < restart && log.iter().filter(|l| l.starts_with("docker ps --format")).count() >= 2, "{log:?}");
+}
+
+#[test]
+fn a_container_that_comes_back_late_is_waited_for() {
+    let h = Host::new("flushed-stale").with("FAKE_HOST_SLOW_BACK", "1");
+    let (code, r, _) = h.fix(&["--yes"]);
+    assert_eq!(code, 0, "{r:#}");
+    assert!(strs(&r["not_back"]).is_empty() && strs(&r["unverified"]).is_empty(), "{r:#}");
+    assert_eq!(strs(&r["resolved"]), BOTH);
+    assert_eq!(h.log().iter().filter(|l| l.starts_with("docker ps --format")).count(), 2, "{:?}", h.log());
+}

@@ -55,6 +55,9 @@ pub(crate) fn running_count(d: &Docker) -> Option<usize> {
     listed.max(counted)
 }
 
+/// How long a restart that stops containers takes, and what follows it.
+const STOP_TIME: &str = ": each gets up to its stop timeout (10 s by default) to exit before SIGKILL, so the step can take that long plus dockerd's start; only those with a restart policy start again, and `fix --apply` waits up to the stop timeout + 30 s for them before judging";
+
 /// The step that restarts dockerd, with what it disrupts for these facts.
 /// An unknown container count needs consent, as if containers ran.
 pub(crate) fn restart_docker_step(f: &Facts, why: &str) -> Step {
@@ -62,14 +65,8 @@ pub(crate) fn restart_docker_step(f: &Facts, why: &str) -> Step {
     let (disrupts, needs) = match running_count(&f.docker) {
         _ if live => ("dockerd restarts; containers keep running (live-restore is on)".to_string(), Needs::Nothing),
         Some(0) => ("dockerd restarts; no container is running".to_string(), Needs::Nothing),
-        Some(n) => (
-            format!("stops the {n} running container(s); only those with a restart policy start again"),
-            Needs::Yes,
-        ),
-        None => (
-            "stops every running container (how many run could not be read); only those with a restart policy start again".to_string(),
-            Needs::Yes,
-        ),
+        Some(n) => (format!("stops the {n} running container(s){STOP_TIME}"), Needs::Yes),
+        None => (format!("stops every running container (how many run could not be read){STOP_TIME}"), Needs::Yes),
     };
     Step { command: "systemctl restart docker".into(), why: why.into(), disrupts, needs }
 }

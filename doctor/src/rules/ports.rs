@@ -70,7 +70,7 @@ pub fn published_without_rule(f: &Facts) -> Option<Finding> {
             .map(|n| Step {
                 command: format!("docker restart {n}"),
                 why: "restarting the container makes Docker program its port mapping again".into(),
-                disrupts: format!("restarts container {n}"),
+                disrupts: format!("restarts container {n}: it gets up to its stop timeout (10 s by default) to exit before SIGKILL, so the step can take that long"),
                 needs: Needs::Yes,
             })
             .collect()

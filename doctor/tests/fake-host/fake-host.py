@@ -28,8 +28,8 @@ $FAKE_HOST_REBOOT says what `systemctl --no-block reboot` does: `ok` (exit
 0, the host goes down, its boot id changes), `fail-up` (exit 255 but the
 host stays up, same boot id) or `fail-down` (exit 255 and the host goes
 down). $FAKE_HOST_NOT_BACK=NAME: after a docker restart that container does
-not run again. $FAKE_HOST_SLOW_BACK=N: it runs again only after N probes of
-`docker ps`.
+not run again. $FAKE_HOST_SLOW_BACK=N: `docker ps --format` lists it only
+from its (N+1)th call on.
 """
 
 import os
@@ -251,20 +251,20 @@ def probe():
 # --- steps -------------------------------------------------------------------
 
 def docker_answer(cmd):
-    """`docker ps`/`docker inspect` as netdoctor asks them after a restart."""
-    fl = flags()
-    up = web_running(fl)
+    """`docker ps` as netdoctor asks it around a restart: the running
+    containers with restart policy and stop timeout, or their names."""
+    up = web_running(flags())
     slow = int(os.environ.get("FAKE_HOST_SLOW_BACK", "0") or 0)
-    if slow:
-        n = len([1 for line in open(path("log")) if line.startswith("docker ")]) if os.path.exists(path("log")) else 0
-        up = up and n > slow
-    if cmd.startswith("docker inspect"):
-        print("web unless-stopped")
-        return 0
-    if cmd.startswith("docker ps"):
+    if cmd.startswith("docker ps -q"):
         if up:
+            print("/web unless-stopped <nil>")
+        return 0
+    if cmd.startswith("docker ps --format"):
+        asked = sum(1 for line in open(path("log")) if line.startswith("docker ps --format"))
+        if up and asked > slow:
             print("web")
         return 0
+    print(f"fake-host: unknown docker command {cmd!r}", file=sys.stderr)
     return 127
 
 
