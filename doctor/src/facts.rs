@@ -300,9 +300,14 @@ pub struct Sysctl {
     pub bridge_nf_call_iptables: Option<bool>,
 }
 
-/// Chain names Docker creates (any chain starting with `DOCKER`).
+/// Chain names this host's dockerd creates (`DOCKER`, `DOCKER-…`).
+/// `DOCKER_OUTPUT` / `DOCKER_POSTROUTING` (underscore) are not: they are the
+/// embedded-DNS chains an engine writes into a *container's* network
+/// namespace, present when this host itself runs in a container (DinD, CI
+/// runners, the harness's nodes); they belong to the outer engine, and
+/// deleting them breaks the host's name resolution.
 pub fn is_docker_chain(name: &str) -> bool {
-    name.starts_with("DOCKER")
+    name.starts_with("DOCKER") && !name.starts_with("DOCKER_")
 }
 
 impl RuleSet {
