@@ -56,7 +56,11 @@ pub fn is_dockers(r: &Rule) -> bool {
     if chain == "DOCKER-USER" {
         return r.rule == "-A DOCKER-USER -j RETURN";
     }
-    if chain.starts_with("DOCKER") || target.starts_with("DOCKER") {
+    // `DOCKER_OUTPUT`/`DOCKER_POSTROUTING` (underscore) are the embedded-DNS
+    // chains of the engine that runs this node as a container: not this
+    // dockerd's, and a fix must keep them.
+    let dockers_chain = |c: &str| c.starts_with("DOCKER") && !c.starts_with("DOCKER_");
+    if dockers_chain(chain) || dockers_chain(target) {
         return true;
     }
     let bridge = words.windows(2).any(|w| (w[0] == "-i" || w[0] == "-o") && (w[1] == "docker0" || w[1].starts_with("br-")));
@@ -121,18 +125,20 @@ mod tests {
         -A INPUT -i docker0 -p tcp --dport 22 -j ACCEPT\n-A FORWARD -j DOCKER-USER\n-A FORWARD -j DOCKER-FORWARD\n\
         -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n\
         -A DOCKER-USER -s 10.9.9.9/32 -j DROP\n-A DOCKER-USER -j RETURN\n-A DOCKER-FORWARD -i docker0 -j ACCEPT\nCOMMIT\n\
+        *nat\n-A OUTPUT -d 127.0.0.11/32 -j DOCKER_OUTPUT\nCOMMIT\n\
         == iptables-legacy-save\n*raw\n-A PREROUTING -d 172.17.0.2/32 ! -i docker0 -j DROP\nCOMMIT\n";
 
     #[test]
     fn dockers_rules_are_told_from_the_admins() {
         let rules = parse_dump(DUMP);
-        assert_eq!(rules.len(), 13);
+        assert_eq!(rules.len(), 14);
         let mine = not_dockers(&rules);
         assert_eq!(
             mine.into_iter().collect::<Vec<_>>(),
             vec![
                 "filter: -A DOCKER-USER -s 10.9.9.9/32 -j DROP".to_string(),
                 "filter: -A INPUT -i docker0 -p tcp --dport 22 -j ACCEPT".to_string(),
+                "nat: -A OUTPUT -d 127.0.0.11/32 -j DOCKER_OUTPUT".to_string(),
                 "nat: -A POSTROUTING -s 10.0.0.0/8 -o eth1 -j MASQUERADE".to_string(),
             ]
         );
@@ -145,7 +151,7 @@ mod tests {
         assert_eq!(diff(&before, &parse_dump(&carried)).lost, Vec::<String>::new());
         let deleted = DUMP.replace("-A INPUT -i docker0 -p tcp --dport 22 -j ACCEPT\n", "");
         let d = diff(&before, &parse_dump(&deleted));
-        assert_eq!((d.before, d.lost), (3, vec!["filter: -A INPUT -i docker0 -p tcp --dport 22 -j ACCEPT".to_string()]));
+        assert_eq!((d.before, d.lost), (4, vec!["filter: -A INPUT -i docker0 -p tcp --dport 22 -j ACCEPT".to_string()]));
     }
 
     #[test]
