@@ -149,6 +149,11 @@ pub fn parse_probe(text: &str, target: &str) -> Result<Facts, CollectError> {
     Ok(f)
 }
 
+/// Exit status of `timeout` when the probe's bound on one command expired.
+const TIMED_OUT: i32 = 124;
+/// The bound the probe puts on each command (`timeout 10` in probe.sh).
+const PROBE_TIMEOUT_SECS: u32 = 10;
+
 struct Parser {
     s: Sections,
     notes: Vec<String>,
@@ -162,7 +167,12 @@ impl Parser {
             return Some(sec.out.clone());
         }
         let why = sec.err.first().cloned().unwrap_or_default();
-        self.notes.push(format!("section {name}: exit {}: {why}", sec.rc));
+        let note = if sec.rc == TIMED_OUT {
+            format!("section {name}: timed out after {PROBE_TIMEOUT_SECS} s (could not look) {why}")
+        } else {
+            format!("section {name}: exit {}: {why}", sec.rc)
+        };
+        self.notes.push(note.trim_end().to_string());
         None
     }
 
@@ -428,6 +438,8 @@ impl Parser {
             d.live_restore = w.first().and_then(|v| v.parse().ok());
             d.containers_running = w.get(2).and_then(|v| v.parse().ok());
         }
+        d.cli_installed = self.docker_cli_installed();
+        d.firewall_backend = self.docker_firewall_backend();
         d.daemon_json = self.ok_quiet("docker.daemon-json").map(|l| l.join("\n"));
         if let Some(j) = &d.daemon_json {
             match serde_json::from_str::<serde_json::Value>(j) {
@@ -446,6 +458,9 @@ impl Parser {
         }
         d.journal = self.any("docker.journal").map(|s| s.out.clone()).unwrap_or_default();
         d.journal_markers = self.any("docker.journal-markers").filter(|s| s.rc == 0 || !s.out.is_empty()).map(|s| s.out.clone());
+        if let Some(sec) = self.any("docker.containers").filter(|s| s.rc != 0) {
+            self.could_not_list_containers(sec.rc, sec.err.first().cloned(), d.cli_installed, d.unit.as_ref());
+        }
         if let Some(lines) = self.ok_quiet("docker.containers") {
             let mut cs = Vec::new();
             let mut created = Vec::new();
@@ -464,6 +479,49 @@ impl Parser {
         }
 
         d
+    }
+
+    /// Whether the `docker` command exists: `Some(false)` when the probe
+    /// reported it missing (dockerd may still run: on Debian 13 the CLI is
+    /// the separate `docker-cli` package); `None` when the section is absent.
+    fn docker_cli_installed(&mut self) -> Option<bool> {
+        if self.s.missing.get("docker.info").is_some_and(|t| t == "docker") {
+            return Some(false);
+        }
+        self.any("docker.info").map(|_| true)
+    }
+
+    /// `docker info --format '{{json .FirewallBackend}}'` (Docker >= 28.1).
+    /// `null`, empty output or an error (older engines, daemon down) is
+    /// "cannot tell" (`None`), never "not subscribed".
+    fn docker_firewall_backend(&mut self) -> Option<DockerFirewallBackend> {
+        let sec = self.any("docker.firewall-backend").filter(|s| s.rc == 0)?;
+        let text = sec.out.join("\n");
+        let text = text.trim();
+        if text.is_empty() || text == "null" || text == "<no value>" {
+            return None;
+        }
+        match parse_firewall_backend(text) {
+            Some(b) => Some(b),
+            None => {
+                self.notes.push(format!("section docker.firewall-backend line 1: unexpected output {text:?} ignored (expected {{\"Driver\":...}})"));
+                None
+            }
+        }
+    }
+
+    /// A note saying why the containers could not be looked at (the list is
+    /// then unknown, not empty).
+    fn could_not_list_containers(&mut self, rc: i32, err: Option<String>, cli: Option<bool>, unit: Option<&Unit>) {
+        let why = if cli == Some(false) {
+            let dockerd = if unit.is_some_and(Unit::is_installed) { "dockerd is installed but " } else { "" };
+            format!("{dockerd}the `docker` command is not (on Debian 13 and later it is the `docker-cli` package: apt-get install docker-cli)")
+        } else if rc == TIMED_OUT {
+            format!("`docker ps` timed out after {PROBE_TIMEOUT_SECS} s")
+        } else {
+            format!("`docker ps` exited {rc}: {}", err.unwrap_or_default())
+        };
+        self.notes.push(format!("section docker.containers: could not look at containers: {}", why.trim_end()));
     }
 
     fn sysctl(&mut self) -> Sysctl {
@@ -656,6 +714,27 @@ fn cmd_active_zones(lines: &[String]) -> Vec<String> {
         }
     }
     out.into_iter().map(|(z, kv)| format!("{z}: {}", kv.join("; "))).collect()
+}
+
+/// `{"Driver":"iptables+firewalld","Info":[["ReloadedAt","…"]]}` -> the
+/// driver and its info pairs; `None` when it is not that shape.
+fn parse_firewall_backend(text: &str) -> Option<DockerFirewallBackend> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let driver = v.get("Driver")?.as_str()?.to_string();
+    let info = v
+        .get("Info")
+        .and_then(|i| i.as_array())
+        .map(|pairs| {
+            pairs
+                .iter()
+                .filter_map(|p| {
+                    let p = p.as_array()?;
+                    Some((p.first()?.as_str()?.to_string(), p.get(1).and_then(|x| x.as_str()).unwrap_or("").to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(DockerFirewallBackend { driver, info })
 }
 
 /// One `docker inspect` line: `id|/name|status|ports|bindings|networks`.

@@ -279,6 +279,16 @@ pub struct Docker {
     pub daemon_json: Option<String>,
     /// Whether Docker manages iptables (`"iptables": false` in daemon.json turns it off).
     pub manages_iptables: bool,
+    /// Whether the `docker` command exists (on Debian 13 it is the separate
+    /// `docker-cli` package: dockerd can run without it, and then containers
+    /// cannot be listed). `None` when not known (older facts).
+    #[serde(default)]
+    pub cli_installed: Option<bool>,
+    /// `docker info`'s `FirewallBackend` (Docker >= 28.1): whether dockerd
+    /// is subscribed to firewalld. `None` on older engines, or when it could
+    /// not be read: "cannot tell", never "not subscribed".
+    #[serde(default)]
+    pub firewall_backend: Option<DockerFirewallBackend>,
     /// Last lines of the docker unit's journal.
     pub journal: Vec<String>,
     /// Start and `Firewalld:` lines of dockerd over the boot; `None` without journalctl.
@@ -289,6 +299,39 @@ pub struct Docker {
     /// Names of containers created but never started (a failed `docker run`).
     #[serde(default)]
     pub created: Option<Vec<String>>,
+}
+
+/// `docker info --format '{{json .FirewallBackend}}'`, e.g.
+/// `{"Driver":"iptables+firewalld","Info":[["ReloadedAt","…"]]}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerFirewallBackend {
+    /// `iptables`, `iptables+firewalld`, `nftables`, `nftables+firewalld`.
+    pub driver: String,
+    /// `Info` pairs as Docker prints them (`ReloadedAt`, ...).
+    #[serde(default)]
+    pub info: Vec<(String, String)>,
+}
+
+impl DockerFirewallBackend {
+    /// Whether dockerd is subscribed to firewalld (a `+firewalld` driver).
+    pub fn subscribed_to_firewalld(&self) -> bool {
+        self.driver.ends_with("+firewalld")
+    }
+    /// Evidence line quoting the driver.
+    pub fn evidence(&self) -> String {
+        let what = if self.subscribed_to_firewalld() {
+            "dockerd is subscribed to firewalld and re-applies its rules after each reload"
+        } else {
+            "dockerd is not subscribed to firewalld"
+        };
+        let reloaded = self
+            .info
+            .iter()
+            .find(|(k, _)| k == "ReloadedAt")
+            .map(|(_, v)| format!("; ReloadedAt {v}"))
+            .unwrap_or_default();
+        format!("docker info FirewallBackend: Driver {:?} ({what}{reloaded})", self.driver)
+    }
 }
 
 /// Network sysctls.

@@ -25,6 +25,8 @@ if [ -z "$ND_T" ]; then
     echo "@@ND fatal no writable directory for the probe's scratch files (tried /run /dev/shm /tmp /var/tmp)"
     exit 3
 fi
+# Every command the probe runs is bounded: a hung daemon (dockerd, D-Bus)
+# makes its section exit 124 ("timed out"), never the probe hang.
 ND_TO=
 if command -v timeout >/dev/null 2>&1; then ND_TO="timeout 10"; fi
 ND_NAMES=
@@ -156,7 +158,7 @@ f_daemonjson() { cat /etc/docker/daemon.json; }
 # tell whether dockerd connected to firewalld, however long the journal is.
 f_journal_markers() {
     have journalctl || return 1
-    journalctl -u docker.service -b --no-pager -o short-iso 2>/dev/null |
+    $ND_TO journalctl -u docker.service -b --no-pager -o short-iso 2>/dev/null |
         grep -E 'Starting (docker|Docker)|Started (docker|Docker)|msg="Firewalld:' | tail -n 40
 }
 
@@ -164,17 +166,20 @@ f_journal_markers() {
 # failed to start), then `docker inspect` of the running ones for their ports.
 f_containers() {
     # {{.State}} needs Docker >= 20.10; older engines list running ones only.
-    all=$(docker ps -a --no-trunc --format '{{.ID}}|{{.State}}|{{.Names}}' 2>/dev/null) ||
-        all=$(docker ps --no-trunc --format '{{.ID}}|running|{{.Names}}') || return 1
+    # Without the CLI (Debian 13's docker-cli not installed) nothing can be
+    # listed: say so (rc 127), never print an empty list.
+    have docker || { echo "docker: command not found" >&2; return 127; }
+    all=$($ND_TO docker ps -a --no-trunc --format '{{.ID}}|{{.State}}|{{.Names}}' 2>/dev/null) ||
+        all=$($ND_TO docker ps --no-trunc --format '{{.ID}}|running|{{.Names}}') || return $?
     printf '%s\n' "$all" | grep '|created|' | sed 's/^[^|]*|created|/created=/'
     ids=$(printf '%s\n' "$all" | grep '|running|' | cut -d'|' -f1)
     [ -n "$ids" ] || return 0
     # shellcheck disable=SC2086
-    docker inspect --format '{{.Id}}|{{.Name}}|{{.State.Status}}|{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $p, $b := .HostConfig.PortBindings}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $n, $c := .NetworkSettings.Networks}}{{$n}}={{$c.IPAddress}} {{end}}' $ids
+    $ND_TO docker inspect --format '{{.Id}}|{{.Name}}|{{.State.Status}}|{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $p, $b := .HostConfig.PortBindings}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $n, $c := .NetworkSettings.Networks}}{{$n}}={{$c.IPAddress}} {{end}}' $ids
 }
 
 fw_dbus() {
-    dbus-send --system --print-reply --dest=org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 "$@"
+    $ND_TO dbus-send --system --reply-timeout=5000 --print-reply --dest=org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 "$@"
 }
 
 # firewalld over D-Bus (5 ms) when dbus-send exists, else firewall-cmd (python, 150+ ms each).
@@ -193,11 +198,13 @@ f_firewalld_group() {
 }
 
 # --- background first: slower groups overlap with everything else --------
-( nd docker.info docker info --format '{{.ServerVersion}}|{{.LiveRestoreEnabled}}|{{.Containers}}|{{.ContainersRunning}}|{{.Driver}}' ) &
+# FirewallBackend exists from Docker 28.1 on: `null`, empty or an error before.
+( nd docker.info docker info --format '{{.ServerVersion}}|{{.LiveRestoreEnabled}}|{{.Containers}}|{{.ContainersRunning}}|{{.Driver}}'
+  nd docker.firewall-backend docker info --format '{{json .FirewallBackend}}' ) &
 ND_J1=$!
 ( ndf docker.containers f_containers ) &
 ND_J2=$!
-( if [ "$(systemctl is-active firewalld 2>/dev/null)" = active ]; then f_firewalld_group; fi ) &
+( if [ "$($ND_TO systemctl is-active firewalld 2>/dev/null)" = active ]; then f_firewalld_group; fi ) &
 ND_J3=$!
 ( nd docker.journal journalctl -u docker.service -n 150 --no-pager -o short-iso
   ndf docker.journal-markers f_journal_markers ) &
@@ -238,7 +245,7 @@ nd nft.tables nft list tables
 nd listen ss -tln
 
 wait $ND_J1 $ND_J2 $ND_J3 $ND_J4 $ND_J5 2>/dev/null
-ND_NAMES="$ND_NAMES docker.info docker.containers fw.dbus-version fw.dbus-state fw.dbus-default-zone fw.dbus-active-zones fw.cmd-state fw.cmd-version fw.cmd-default-zone fw.cmd-active-zones docker.journal docker.journal-markers modprobe"
+ND_NAMES="$ND_NAMES docker.info docker.firewall-backend docker.containers fw.dbus-version fw.dbus-state fw.dbus-default-zone fw.dbus-active-zones fw.cmd-state fw.cmd-version fw.cmd-default-zone fw.cmd-active-zones docker.journal docker.journal-markers modprobe"
 
 # --- emit: one awk for all sections (a fork per section costs more) -------
 awk -v dir="$ND_T" -v names="$ND_NAMES" 'BEGIN {

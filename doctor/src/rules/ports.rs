@@ -86,32 +86,47 @@ pub fn published_without_rule(f: &Facts) -> Option<Finding> {
     })
 }
 
-/// `Bind for 0.0.0.0:8080 failed: port is already allocated` -> 8080;
-/// `listen tcp4 0.0.0.0:8080: bind: address already in use` -> 8080.
+/// The host port of a port-conflict error, in each wording Docker uses:
+///
+/// - 20.10-28.x, another container holds it:
+///   `Bind for 0.0.0.0:8080 failed: port is already allocated` -> 8080
+///   (28.x wraps it in `failed to set up container networking: driver
+///   failed programming external connectivity on endpoint …: `);
+/// - 20.10-27.x, a host process holds it (docker-proxy's listen):
+///   `listen tcp4 0.0.0.0:8080: bind: address already in use` -> 8080;
+/// - 28.x, a host process holds it (dockerd binds the port itself):
+///   `failed to bind host port for 0.0.0.0:9090:172.17.0.3:80/tcp: address already in use` -> 9090.
 fn allocated_port(line: &str) -> Option<u16> {
-    let digits_before = |s: &str| -> Option<u16> {
-        let head = s.rsplit(':').next()?;
-        head.trim().parse().ok()
-    };
+    let last_port = |s: &str| -> Option<u16> { s.rsplit(':').next()?.trim().parse().ok() };
     if line.contains("port is already allocated") {
-        let i = line.find("Bind for ")?;
-        let rest = &line[i + 9..];
-        let j = rest.find(" failed")?;
-        return digits_before(&rest[..j]);
+        let rest = after(line, "Bind for ")?;
+        return last_port(&rest[..rest.find(" failed")?]);
     }
-    if line.contains("address already in use") {
-        let i = line.find("listen tcp")?;
-        let rest = &line[i..];
-        let j = rest.find(": bind")?;
-        return digits_before(&rest[..j]);
+    if !line.contains("address already in use") {
+        return None;
     }
-    None
+    if let Some(rest) = after(line, "failed to bind host port for ") {
+        // HOSTIP:HOSTPORT:CONTAINERIP:CONTAINERPORT/PROTO; an IPv6 host
+        // address has colons of its own, so count from the right.
+        let fields: Vec<&str> = rest.split_whitespace().next()?.trim_end_matches(':').split(':').collect();
+        return fields.len().checked_sub(3).and_then(|i| fields[i].parse().ok());
+    }
+    let rest = &line[line.find("listen tcp")?..];
+    last_port(&rest[..rest.find(": bind")?])
 }
 
-/// `... on endpoint NAME (id): ...` -> NAME (the container that failed to start).
+/// The text after the first `pat` in `s`.
+fn after<'a>(s: &'a str, pat: &str) -> Option<&'a str> {
+    s.find(pat).map(|i| &s[i + pat.len()..])
+}
+
+/// The container that failed to start: `... on endpoint NAME (id): ...`
+/// (the error), or `ep=NAME` (28.x's `Failed to allocate and map port` warning).
 fn endpoint_name(line: &str) -> Option<&str> {
-    let i = line.find("on endpoint ")?;
-    line[i + 12..].split_whitespace().next()
+    if let Some(rest) = after(line, "on endpoint ") {
+        return rest.split_whitespace().next();
+    }
+    line.split_whitespace().find_map(|w| w.strip_prefix("ep=")).filter(|n| !n.is_empty())
 }
 
 /// port-already-allocated: a container that could not start because its
@@ -145,13 +160,18 @@ pub fn already_allocated(f: &Facts) -> Option<Finding> {
             continue; // the conflict is over
         }
         ev.push(format!("docker journal: {line}"));
-        if holders.is_empty() {
+        let containers_known = f.docker.containers.is_some();
+        if !holders.is_empty() {
+            ev.push(format!("port {p} is held by {}", holders.join(", ")));
+        } else if containers_known {
             ev.push(format!("port {p} is held by a process listening on the host (ss -tln)"));
         } else {
-            ev.push(format!("port {p} is held by {}", holders.join(", ")));
+            ev.push(format!("port {p} is listened on (ss -tln); whether a container or a host process holds it could not be looked at (the containers could not be listed)"));
         }
-        if let Some(v) = victim {
-            ev.push(format!("container {v} was created but never started"));
+        match (victim, f.docker.created.is_some()) {
+            (Some(v), true) => ev.push(format!("container {v} was created but never started")),
+            (Some(v), false) => ev.push(format!("container {v} failed to start; whether it still exists could not be looked at (the containers could not be listed)")),
+            (None, _) => {}
         }
         plan.push(Step {
             command: format!("docker ps --filter publish={p}; ss -tlnp 'sport = :{p}'"),
@@ -184,5 +204,24 @@ mod tests {
         assert_eq!(allocated_port("Error starting userland proxy: listen tcp4 0.0.0.0:9000: bind: address already in use"), Some(9000));
         assert_eq!(allocated_port("nothing here"), None);
         assert_eq!(super::endpoint_name("driver failed programming external connectivity on endpoint clash (90c2): Bind"), Some("clash"));
+    }
+
+    /// Docker 28.5.2's journal, verbatim from a debian13-docker28 node
+    /// (tests/fixtures/debian13-docker28-port-already-allocated.json).
+    #[test]
+    fn docker28_wordings() {
+        let held_by_container = r#"dockerd[549]: time="2026-12-02T10:34:34.196807079Z" level=error msg="Handler for POST /v1.51/containers/197093b71a3b/start returned error: failed to set up container networking: driver failed programming external connectivity on endpoint clash (c1a6063dea37): Bind for 0.0.0.0:8080 failed: port is already allocated""#;
+        assert_eq!(allocated_port(held_by_container), Some(8080));
+        assert_eq!(super::endpoint_name(held_by_container), Some("clash"));
+        let held_by_process = r#"dockerd[549]: time="2026-12-02T10:34:35.463389458Z" level=error msg="Handler for POST /v1.51/containers/c017d49e74a7/start returned error: failed to set up container networking: driver failed programming external connectivity on endpoint clash2 (75c722122d3e): failed to bind host port for 0.0.0.0:9090:172.17.0.3:80/tcp: address already in use""#;
+        assert_eq!(allocated_port(held_by_process), Some(9090));
+        assert_eq!(super::endpoint_name(held_by_process), Some("clash2"));
+        let warning = r#"dockerd[549]: level=warning msg="Failed to allocate and map port" eid=75c7 ep=clash2 error="failed to bind host port for 0.0.0.0:9090:172.17.0.3:80/tcp: address already in use" net=bridge"#;
+        assert_eq!(allocated_port(warning), Some(9090));
+        assert_eq!(super::endpoint_name(warning), Some("clash2"));
+        // The wording the issue quotes for a host process (docker-proxy's listen, wrapped as 28.x wraps errors).
+        let wrapped_listen = "failed to set up container networking: driver failed programming external connectivity on endpoint web (abc): listen tcp4 0.0.0.0:8080: bind: address already in use";
+        assert_eq!(allocated_port(wrapped_listen), Some(8080));
+        assert_eq!(super::endpoint_name(wrapped_listen), Some("web"));
     }
 }
