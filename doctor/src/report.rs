@@ -141,7 +141,13 @@ pub fn check_human(target: &str, findings: &[Finding], notes: &[String], color: 
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "{}", summary_line(Summary::of(findings)));
+    let summary = Summary::of(findings);
+    if summary.incidents == 0 && summary.warnings == 0 && !notes.is_empty() {
+        // Facts that could not be read are not healthy ones.
+        let _ = writeln!(out, "no incident, no warning in the facts that could be read; {} could not be looked at (see above)", notes.len());
+    } else {
+        let _ = writeln!(out, "{}", summary_line(summary));
+    }
     out
 }
 

@@ -38,6 +38,18 @@ const CASES: &[(&str, &[(&str, Severity)])] = &[
     ("debian12-vm-modules-unavailable", &[("kernel-modules-unavailable", I), ("docker-daemon-failed", I)]),
     ("centos7-firewalld-flushed", &[("firewalld-flushed-chains", I), ("published-port-without-rule", I)]),
     ("centos7-firewalld-healthy", &[]),
+    // The platform matrix (tests/platforms.rs asserts their evidence).
+    ("debian13-firewalld-subscribed-published", &[]),
+    ("debian13-firewalld-flushed", &[("firewalld-flushed-chains", I)]),
+    ("debian13-firewalld-flushed-published", &[("firewalld-flushed-chains", I), ("published-port-without-rule", I)]),
+    ("debian13-port-already-allocated", &[("port-already-allocated", W)]),
+    ("debian13-docker28-firewalld-subscribed-published", &[]),
+    ("debian13-docker28-firewalld-restarted-subscribed", &[]),
+    ("debian13-docker28-firewalld-flushed", &[("firewalld-flushed-chains", I)]),
+    ("debian13-docker28-firewalld-flushed-after-failed-run", &[("firewalld-flushed-chains", I)]),
+    ("debian13-docker28-firewalld-flushed-published", &[("firewalld-flushed-chains", I), ("published-port-without-rule", I)]),
+    ("debian13-docker28-port-already-allocated", &[("port-already-allocated", W)]),
+    ("debian13-docker28-no-cli", &[]),
 ];
 
 #[test]

@@ -37,11 +37,18 @@ fn firewalld_line(f: &Facts) -> Option<String> {
     Some(s)
 }
 
-/// Whether dockerd connected to firewalld when it started: it then logs
-/// `Firewalld: ...` and re-applies its rules after every reload or restart of
-/// firewalld (seen on Docker 20.10), so firewalld's start order is harmless.
-/// `None` when the journal could not be read.
+/// Whether dockerd connected to firewalld when it started: it then
+/// re-applies its rules after every reload or restart of firewalld (seen on
+/// Docker 20.10 and 28.5), so firewalld's start order is harmless.
+///
+/// Docker >= 28.1 says so itself (`docker info`'s `FirewallBackend` driver
+/// `iptables+firewalld`): that positive evidence decides. Older engines are
+/// judged by their journal: a subscribed dockerd logs `Firewalld: ...`.
+/// `None` when neither could be read.
 fn docker_subscribed(f: &Facts) -> Option<bool> {
+    if let Some(b) = &f.docker.firewall_backend {
+        return Some(b.subscribed_to_firewalld());
+    }
     let is_fw = |l: &String| l.contains("msg=\"Firewalld:");
     if let Some(m) = &f.docker.journal_markers {
         let start = m.iter().rposition(|l| l.contains("Starting docker") || l.contains("Starting Docker")).unwrap_or(0);
@@ -75,6 +82,49 @@ pub(crate) fn flushed(f: &Facts) -> bool {
     f.iptables.backends_with_docker_chains().is_empty() || unsubscribed_late_firewalld(f)
 }
 
+/// Docker's major version (`28.5.2+dfsg4` -> 28).
+fn docker_major(f: &Facts) -> Option<u32> {
+    f.docker.version.as_deref()?.split('.').next()?.parse().ok()
+}
+
+/// The chains this dockerd writes, named as they are on its version:
+/// 28.x adds `DOCKER-BRIDGE`, `DOCKER-CT` and `DOCKER-FORWARD` to 20.10's
+/// layout (26.x and 27.x still have 20.10's).
+fn expected_chains(f: &Facts) -> &'static str {
+    match docker_major(f) {
+        Some(m) if m >= 28 => "nat DOCKER, filter DOCKER/DOCKER-BRIDGE/DOCKER-CT/DOCKER-FORWARD/DOCKER-ISOLATION-STAGE-1/DOCKER-ISOLATION-STAGE-2/DOCKER-USER",
+        Some(_) => "nat DOCKER, filter DOCKER/DOCKER-ISOLATION-STAGE-1/DOCKER-ISOLATION-STAGE-2/DOCKER-USER",
+        None => "nat DOCKER, filter DOCKER/DOCKER-USER/DOCKER-ISOLATION-* and, on 28.x, DOCKER-BRIDGE/DOCKER-CT/DOCKER-FORWARD",
+    }
+}
+
+/// FORWARD's jumps into Docker's chains (20.10-27.x: `DOCKER-USER`,
+/// `DOCKER-ISOLATION-STAGE-1`, `-o docker0 -j DOCKER`; 28.x: `DOCKER-USER`
+/// then `DOCKER-FORWARD`), as they are in the backend `iptables` uses: the
+/// flush removes them too, so without them no container traffic is filtered
+/// the Docker way even once the chains come back by hand.
+fn forward_jumps_line(f: &Facts, cur: Backend) -> Option<String> {
+    let r = f.iptables.rules(cur)?;
+    let jumps: Vec<&str> = r
+        .tables
+        .get("filter")?
+        .rules
+        .iter()
+        .filter(|l| l.starts_with("-A FORWARD ") && l.split_whitespace().skip_while(|w| *w != "-j").nth(1).is_some_and(is_docker_chain))
+        .map(String::as_str)
+        .collect();
+    let want = match docker_major(f) {
+        Some(m) if m >= 28 => "DOCKER-USER, then DOCKER-FORWARD",
+        Some(_) => "DOCKER-USER, DOCKER-ISOLATION-STAGE-1, DOCKER",
+        None => "DOCKER-USER and Docker's others",
+    };
+    Some(if jumps.is_empty() {
+        format!("{} filter FORWARD has no jump to Docker's chains (dockerd {} writes {want})", r.tool, f.docker.version.as_deref().unwrap_or("(version unknown)"))
+    } else {
+        format!("{} filter FORWARD still jumps to Docker's chains: {}", r.tool, jumps.join("; "))
+    })
+}
+
 /// firewalld-flushed-chains: dockerd runs but its chains are gone.
 pub fn flushed_chains(f: &Facts) -> Option<Finding> {
     if !flushed(f) {
@@ -84,10 +134,7 @@ pub fn flushed_chains(f: &Facts) -> Option<Finding> {
     let mut ev = vec![unit_line("docker.service", f.docker.unit.as_ref())];
     let elsewhere = f.iptables.rules(cur.other()).filter(|r| r.has_docker_chains());
     match elsewhere {
-        None => ev.push(format!(
-            "Docker's chains (nat DOCKER, filter DOCKER/DOCKER-USER/DOCKER-ISOLATION-*) are absent from {}",
-            sources_read(f)
-        )),
+        None => ev.push(format!("Docker's chains ({}) are absent from {}", expected_chains(f), sources_read(f))),
         Some(r) => {
             ev.push(format!(
                 "Docker's chains are absent from {}, the backend `iptables` uses",
@@ -96,7 +143,9 @@ pub fn flushed_chains(f: &Facts) -> Option<Finding> {
             ev.push(format!("stale copies from an earlier backend remain in {}: {}", r.tool, r.docker_chains().join(", ")));
         }
     }
+    ev.extend(forward_jumps_line(f, cur));
     ev.extend(firewalld_line(f));
+    ev.extend(f.docker.firewall_backend.as_ref().map(DockerFirewallBackend::evidence));
     for l in journal_since_last_start(&f.docker) {
         if l.contains("No chain/target/match by that name") {
             ev.push(format!("docker journal: {}", l.trim()));
@@ -136,6 +185,10 @@ pub fn started_after_docker(f: &Facts) -> Option<Finding> {
     if flushed(f) {
         return None; // already flushed: firewalld-flushed-chains says so
     }
+    let not_subscribed = match &f.docker.firewall_backend {
+        Some(b) => b.evidence(),
+        None => "dockerd logged no `Firewalld:` message since it started: it never connected to firewalld".into(),
+    };
     Some(Finding {
         code: codes::FIREWALLD_STARTED_AFTER_DOCKER.into(),
         severity: Severity::Warning,
@@ -147,7 +200,7 @@ pub fn started_after_docker(f: &Facts) -> Option<Finding> {
                 "firewalld.service became active {} after docker.service",
                 secs(fw - dk)
             ),
-            "dockerd logged no `Firewalld:` message since it started: it never connected to firewalld".into(),
+            not_subscribed,
         ],
         plan: vec![restart_docker_step(
             f,
