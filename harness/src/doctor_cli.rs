@@ -211,3 +211,22 @@ fn build_with_cargo(cargo: &std::ffi::OsStr) -> Result<PathBuf> {
         .find_map(|v| v["executable"].as_str().map(PathBuf::from))
         .context("cargo built netdoctor but did not say where")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_printing(stdout: &str) -> DoctorRun {
+        DoctorRun { command: "netdoctor check".into(), exit_code: 0, stdout: stdout.into(), stderr: String::new(), duration: Duration::ZERO }
+    }
+
+    #[test]
+    fn a_doctor_of_another_contract_is_refused_naming_both_schemas() {
+        let ok: CheckReport = parse(&run_printing(r#"{"schema": 1, "findings": []}"#)).unwrap();
+        assert!(ok.findings.is_empty());
+        let e = format!("{:#}", parse::<CheckReport>(&run_printing(r#"{"schema": 7, "findings": []}"#)).unwrap_err());
+        assert!(e.contains("schema 7") && e.contains("[1]"), "{e}");
+        let e = format!("{:#}", parse::<CheckReport>(&run_printing(r#"{"findings": []}"#)).unwrap_err());
+        assert!(e.contains("schema (none)"), "{e}");
+    }
+}

@@ -121,9 +121,7 @@ fn describe(action: &Action) -> String {
     match action {
         Action::ProbePort(p) => format!("GET http://[node]:{p}/ from the host"),
         Action::Doctor(DoctorCall::Check { .. }) => "netdoctor check".into(),
-        Action::Doctor(DoctorCall::Fix { allow_reboot }) => {
-            format!("netdoctor fix --apply --yes{}", if *allow_reboot { " --allow-reboot" } else { "" })
-        }
+        Action::Doctor(call @ DoctorCall::Fix { .. }) => format!("netdoctor {}", fix_args(call).join(" ")),
         Action::Reboot => "reboot the node".into(),
         other => node_command(other).unwrap_or_default().trim().to_string(),
     }
@@ -241,7 +239,7 @@ pub async fn run(
             }
         }
         let last_fix = steps.iter().rev().find_map(|s| match &s.action {
-            Action::Doctor(DoctorCall::Fix { allow_reboot }) if s.runs_on(platform) => Some(*allow_reboot),
+            Action::Doctor(call @ DoctorCall::Fix { .. }) if s.runs_on(platform) => Some(call.clone()),
             _ => None,
         });
         outcome.stages.push(report);
@@ -249,10 +247,10 @@ pub async fn run(
         if opts.stop_after == Some(*stage) {
             break;
         }
-        if let (Some(before), Some(allow_reboot)) = (rules_before, last_fix) {
+        if let (Some(before), Some(fix_call)) = (rules_before, last_fix) {
             on_event(Event::StageStarted(Stage::Idempotence));
             let t = Instant::now();
-            let (report, why) = match ctx.idempotence(&before, allow_reboot).await {
+            let (report, why) = match ctx.idempotence(&before, &fix_call).await {
                 Ok(r) => r,
                 Err(e) => {
                     failure = Some((Stage::Idempotence, "the second fix".into(), format!("{e:#}")));
@@ -419,8 +417,7 @@ impl Ctx<'_> {
         let target = self.node.doctor_target();
         let args: Vec<&str> = match call {
             DoctorCall::Check { .. } => vec!["check"],
-            DoctorCall::Fix { allow_reboot: false } => vec!["fix", "--apply", "--yes"],
-            DoctorCall::Fix { allow_reboot: true } => vec!["fix", "--apply", "--yes", "--allow-reboot"],
+            fix @ DoctorCall::Fix { .. } => fix_args(fix),
         };
         let run = doctor_cli::run(self.doctor, &args, &target, step.timeout).await?;
         self.record(stage, "host", run.command.clone(), run.exit_code, run.stdout.clone(), run.stderr.clone(), run.duration);
@@ -486,14 +483,15 @@ impl Ctx<'_> {
     /// The idempotence stage: `fix --apply` again must plan nothing and
     /// change no rule of any backend, and no rule that is not Docker's may
     /// have been lost by the cure (carried to another backend is kept).
-    async fn idempotence(&mut self, before_fix: &str, allow_reboot: bool) -> anyhow::Result<(StageReport, Option<String>)> {
+    async fn idempotence(&mut self, before_fix: &str, fix_call: &DoctorCall) -> anyhow::Result<(StageReport, Option<String>)> {
         let stage = Stage::Idempotence;
         let mut steps = Vec::new();
         let mut why = None;
         let after_first = self.dump_rules(stage).await?;
         let step = Step {
-            action: Action::Doctor(DoctorCall::Fix { allow_reboot }),
-            expect: Expect::Success,
+            action: Action::Doctor(fix_call.clone()),
+            // Without consent the fix leaves its incident, and exits 2 both times.
+            expect: if matches!(fix_call, DoctorCall::Fix { yes: false, .. }) { Expect::Failure } else { Expect::Success },
             contains: Vec::new(),
             timeout: Duration::from_secs(300),
             line: 0,
@@ -501,8 +499,11 @@ impl Ctx<'_> {
         };
         let (mut second, failed) = self.run_step(stage, &step).await?;
         second.step = format!("{} (again, on the cured node)", second.step);
+        let consented = matches!(fix_call, DoctorCall::Fix { yes: true, .. });
         if let Some(f) = &second.fix {
-            let planned: Vec<&str> = f.applied.iter().map(|a| a.command.as_str()).chain(f.skipped.iter().map(|s| s.command.as_str())).collect();
+            // Without consent the same steps are skipped again: only what it applies counts.
+            let skipped = f.skipped.iter().map(|s| s.command.as_str()).filter(|_| consented);
+            let planned: Vec<&str> = f.applied.iter().map(|a| a.command.as_str()).chain(skipped).collect();
             if !planned.is_empty() || f.rebooted {
                 why = Some(format!("the second fix was not a no-op: it planned {planned:?} (rebooted: {})", f.rebooted));
             }
@@ -522,6 +523,21 @@ impl Ctx<'_> {
         });
         if !changed.is_empty() && why.is_none() {
             why = Some(format!("the second fix changed the rules:\n{}", changed.join("\n")));
+        }
+        if !consented {
+            // Consent withheld: the fix may not have changed any rule at all.
+            let changed = diff_lines(&admin_rules::normalised(before_fix), &admin_rules::normalised(&after_first));
+            steps.push(StepReport {
+                step: "every rule, before and after the fix without consent".into(),
+                expect: Expect::Success,
+                result: if changed.is_empty() { "identical".into() } else { format!("{} lines differ", changed.len()) },
+                evidence: changed.iter().map(|l| self.redact(l)).collect(),
+                check: None,
+                fix: None,
+            });
+            if !changed.is_empty() && why.is_none() {
+                why = Some(format!("the fix without --yes changed rules:\n{}", changed.join("\n")));
+            }
         }
         let d = admin_rules::diff(&admin_rules::parse_dump(before_fix), &admin_rules::parse_dump(&after_second));
         steps.push(StepReport {
@@ -574,6 +590,20 @@ fn kernel_placeholders(sorted_releases: &str) -> Vec<(String, &'static str)> {
             Some((r.to_string(), name))
         })
         .collect()
+}
+
+/// `fix --apply [--yes] [--allow-reboot]` for a fix step.
+fn fix_args(call: &DoctorCall) -> Vec<&'static str> {
+    let mut args = vec!["fix", "--apply"];
+    if let DoctorCall::Fix { allow_reboot, yes } = call {
+        if *yes {
+            args.push("--yes");
+        }
+        if *allow_reboot {
+            args.push("--allow-reboot");
+        }
+    }
+    args
 }
 
 /// Lines only in `a` (`- …`) or only in `b` (`+ …`), in order.

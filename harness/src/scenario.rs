@@ -90,6 +90,9 @@ pub enum DoctorCall {
     Fix {
         /// Also pass `--allow-reboot`.
         allow_reboot: bool,
+        /// Pass `--yes` (default): steps that stop running containers may run.
+        /// `yes = false` tests that consent holds.
+        yes: bool,
     },
 }
 
@@ -283,7 +286,7 @@ const MODIFIERS: &[&str] = &["expect", "contains", "timeout", "on"];
 fn action_keys(action: &str) -> &'static [&'static str] {
     match action {
         "publish" => &["name"],
-        "doctor" => &["expect_findings", "allow_reboot"],
+        "doctor" => &["expect_findings", "allow_reboot", "yes"],
         _ => &[],
     }
 }
@@ -576,8 +579,8 @@ fn parse_step(t: &toml::Table, line: usize) -> Result<Step, (String, String)> {
         "probe_port" => Action::ProbePort(port("probe_port", v)?),
         "doctor" => match one_of("doctor", v, &["check", "fix"])?.as_str() {
             "check" => {
-                if t.contains_key("allow_reboot") {
-                    return Err((field("allow_reboot"), "only `doctor = \"fix\"` takes allow_reboot".into()));
+                if let Some(k) = ["allow_reboot", "yes"].into_iter().find(|k| t.contains_key(*k)) {
+                    return Err((field(k), format!("only `doctor = \"fix\"` takes {k}")));
                 }
                 let expect_findings = t.get("expect_findings").map(|f| strings("expect_findings", f)).transpose()?;
                 Action::Doctor(DoctorCall::Check { expect_findings })
@@ -589,13 +592,11 @@ fn parse_step(t: &toml::Table, line: usize) -> Result<Step, (String, String)> {
                         "only `doctor = \"check\"` takes expect_findings; check after the fix in `verify`".into(),
                     ));
                 }
-                let allow_reboot = match t.get("allow_reboot") {
-                    Some(b) => b
-                        .as_bool()
-                        .ok_or_else(|| (field("allow_reboot"), "expected true or false".to_string()))?,
-                    None => false,
+                let flag = |k: &str, default: bool| match t.get(k) {
+                    Some(b) => b.as_bool().ok_or_else(|| (field(k), "expected true or false".to_string())),
+                    None => Ok(default),
                 };
-                Action::Doctor(DoctorCall::Fix { allow_reboot })
+                Action::Doctor(DoctorCall::Fix { allow_reboot: flag("allow_reboot", false)?, yes: flag("yes", true)? })
             }
         },
         "reboot" => {
