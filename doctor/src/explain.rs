@@ -56,6 +56,8 @@ const PHRASES: &[(&str, &str, f64)] = &[
     // Ports
     (codes::PORT_ALREADY_ALLOCATED, "port is already allocated", 0.8),
     (codes::PORT_ALREADY_ALLOCATED, "address already in use", 0.6),
+    // Docker 28 binds published ports itself (no docker-proxy listen).
+    (codes::PORT_ALREADY_ALLOCATED, "failed to bind host port", 0.2),
     (codes::PORT_ALREADY_ALLOCATED, "driver failed programming external connectivity", 0.1),
     (codes::PUBLISHED_PORT_WITHOUT_RULE, "Connection refused", 0.3),
     (codes::PUBLISHED_PORT_WITHOUT_RULE, "Connection timed out", 0.25),

@@ -100,6 +100,38 @@ const CASES: &[(&str, &str, &str, &[&str])] = &[
         &["iptables-backend-mismatch"],
     ),
     ("port conflict", "Bind for 0.0.0.0:8080 failed: port is already allocated", "port-already-allocated", &[]),
+    // The platform matrix: `docker run -p` errors verbatim from debian13
+    // (Docker 26.1.5) and debian13-docker28 (28.5.2) nodes (fixtures/README.md).
+    (
+        "Docker 26: port held by a host process (docker-proxy)",
+        "docker: Error response from daemon: driver failed programming external connectivity on endpoint clash2 (db3f7e3c9c95f2ee0df5335c28ba50dd9f7d9b0bdf3de66261986fcf7ad6b846): Error starting userland proxy: listen tcp4 0.0.0.0:9090: bind: address already in use.",
+        "port-already-allocated",
+        &[],
+    ),
+    (
+        "Docker 28: port held by a container",
+        "docker: Error response from daemon: failed to set up container networking: driver failed programming external connectivity on endpoint clash (c1a6063dea3737134e67c5c7a8cc3c9ebd3422759ec4121f4bbd23939535a505): Bind for 0.0.0.0:8080 failed: port is already allocated",
+        "port-already-allocated",
+        &[],
+    ),
+    (
+        "Docker 28: port held by a host process (dockerd binds it)",
+        "docker: Error response from daemon: failed to set up container networking: driver failed programming external connectivity on endpoint clash2 (75c722122d3ee91e50a6c0c1df9a41892980975905c4fa1cdedd70bb72a2927b): failed to bind host port for 0.0.0.0:9090:172.17.0.3:80/tcp: address already in use",
+        "port-already-allocated",
+        &[],
+    ),
+    (
+        "issue: Docker 28's wrapping of the listen error",
+        "failed to set up container networking: driver failed programming external connectivity on endpoint web (abc): listen tcp4 0.0.0.0:8080: bind: address already in use",
+        "port-already-allocated",
+        &[],
+    ),
+    (
+        "Docker 28: flushed chains",
+        "docker: Error response from daemon: failed to set up container networking: driver failed programming external connectivity on endpoint web8893 (91558e2b18f6d5297e76ccb24fedac833bd3a5725272e60b542cf5b5d76afcce): Unable to enable DNAT rule:  (iptables failed: iptables --wait -t nat -A DOCKER -p tcp -d 0/0 --dport 8893 -j DNAT --to-destination 172.17.0.2:80 ! -i docker0: iptables: No chain/target/match by that name.\n (exit status 1))",
+        "firewalld-flushed-chains",
+        &["iptables-backend-mismatch"],
+    ),
     ("forwarding", "WARNING: IPv4 forwarding is disabled. Networking will not work.", "ip-forwarding-disabled", &[]),
     (
         // DESIGN 2: a node-setup error of the sandbox, not a Docker-host
