@@ -14,7 +14,7 @@ use harness::scenario::{self, Scenario, Stage};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 /// No scenario may hang CI: past this, the run fails and its node is dropped.
@@ -27,7 +27,7 @@ fn root() -> &'static Path {
 fn main() {
     // Ctrl-C / SIGTERM remove this process's live nodes before exiting.
     harness::gc::install_signal_cleanup();
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
     let scenarios = match scenario::load_dir(&root().join("scenarios")) {
         Ok(s) => s,
         Err(e) => {
@@ -35,15 +35,93 @@ fn main() {
             std::process::exit(101);
         }
     };
-    let mut trials = Vec::new();
-    for s in scenarios {
-        for (platform, backend) in s.runs() {
-            let s = s.clone();
+    let mut runs: Vec<_> = scenarios
+        .into_iter()
+        .flat_map(|s| s.runs().into_iter().map(move |(p, b)| (s.clone(), p, b)))
+        .collect();
+    // VM runs take minutes, container runs seconds: the VMs go first so the
+    // last one to finish is not a VM started at the end.
+    runs.sort_by_key(|(_, _, b)| *b != harness::platform::NodeBackend::Vm);
+    let trials: Vec<Trial> = runs
+        .into_iter()
+        .map(|(s, platform, backend)| {
             let name = format!("{}::{platform}::{backend}", s.name);
-            trials.push(Trial::test(name, move || run_one(&s, platform, backend)).with_kind(backend.name()));
+            Trial::test(name, move || {
+                let _slot = Lane::of(backend).enter();
+                run_one(&s, platform, backend)
+            })
+            .with_kind(backend.name())
+        })
+        .collect();
+    // Every trial gets a thread; the lanes decide how many really run (an
+    // explicit --test-threads still wins, e.g. 1 to run one at a time).
+    args.test_threads.get_or_insert(trials.len().max(1));
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// How many runs of one backend go at once. Under TCG each VM keeps a core
+/// busy, so VMs get their own small lane and containers (mostly waiting on
+/// firewalld and dockerd) another; `REPRO_VM_PARALLEL` and
+/// `REPRO_CONTAINER_PARALLEL` set them. Runs enter in the order they asked.
+struct Lane {
+    limit: usize,
+    state: Mutex<LaneState>,
+    turn: Condvar,
+}
+
+#[derive(Default)]
+struct LaneState {
+    running: usize,
+    next_ticket: u64,
+    serving: u64,
+}
+
+struct Slot(&'static Lane);
+
+impl Lane {
+    fn of(backend: harness::platform::NodeBackend) -> &'static Lane {
+        static VM: OnceLock<Lane> = OnceLock::new();
+        static CONTAINER: OnceLock<Lane> = OnceLock::new();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        match backend {
+            harness::platform::NodeBackend::Vm => VM.get_or_init(|| Lane::new("REPRO_VM_PARALLEL", cores)),
+            harness::platform::NodeBackend::Container => {
+                CONTAINER.get_or_init(|| Lane::new("REPRO_CONTAINER_PARALLEL", cores))
+            }
         }
     }
-    libtest_mimic::run(&args, trials).exit();
+
+    fn new(var: &str, default: usize) -> Lane {
+        let limit = match std::env::var(var) {
+            Ok(v) => v.parse::<usize>().ok().filter(|n| *n > 0).unwrap_or_else(|| {
+                eprintln!("warning: {var}={v:?} is not a positive number; using {default}");
+                default
+            }),
+            Err(_) => default,
+        };
+        Lane { limit, state: Mutex::new(LaneState::default()), turn: Condvar::new() }
+    }
+
+    fn enter(&'static self) -> Slot {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let ticket = st.next_ticket;
+        st.next_ticket += 1;
+        while !(st.serving == ticket && st.running < self.limit) {
+            st = self.turn.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.serving += 1;
+        st.running += 1;
+        self.turn.notify_all();
+        Slot(self)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.running -= 1;
+        self.0.turn.notify_all();
+    }
 }
 
 /// The workspace's netdoctor, built once (`cargo test` sets `$CARGO`), so

@@ -148,7 +148,13 @@ fn report(o: &Outcome) -> String {
                 for a in &fix.applied {
                     let _ = writeln!(r, "    applied: {} → exit {}", a.command, a.exit_code);
                 }
-                let _ = writeln!(r, "    resolved: {:?}; remaining: {:?}", fix.resolved, fix.remaining);
+                for sk in &fix.skipped {
+                    let _ = writeln!(r, "    skipped: {} (needs {})", sk.command, sk.needs);
+                }
+                let _ = writeln!(r, "    resolved: {:?}; remaining: {:?}; unverified: {:?}; rebooted: {}", fix.resolved, fix.remaining, fix.unverified, fix.rebooted);
+                if let Some(n) = &fix.note {
+                    let _ = writeln!(r, "    note: {n}");
+                }
             }
         }
     }

@@ -53,8 +53,8 @@ pub struct VmOptions {
     pub boot_services: Vec<String>,
     /// Guest memory in MiB.
     pub memory_mib: u32,
-    /// Virtual CPUs.
-    pub cpus: u32,
+    /// Virtual CPUs; `None` picks by accelerator (see [`VmOptions::vcpus`]).
+    pub cpus: Option<u32>,
 }
 
 impl Default for VmOptions {
@@ -67,12 +67,31 @@ impl Default for VmOptions {
             // scenarios start or stop it themselves.
             boot_services: vec!["docker".into()],
             memory_mib: 2048,
-            cpus: 2,
+            cpus: None,
         }
     }
 }
 
 impl VmOptions {
+    /// The vCPU count: as set, else `REPRO_VM_CPUS`, else 2 under KVM and 1
+    /// under TCG. Debian 13's 6.12 kernels panicked at boot under
+    /// multi-threaded TCG with 2 vCPUs (`Oops: int3` in `sched_clock_cpu`
+    /// while patching its own text, qemu 7.2); one vCPU also keeps a VM on
+    /// one host core, so two VMs run side by side on a 2-core machine.
+    pub fn vcpus(&self, accel: Accel) -> Result<u32> {
+        if let Some(n) = self.cpus {
+            return Ok(n);
+        }
+        match std::env::var("REPRO_VM_CPUS") {
+            Ok(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| format!("REPRO_VM_CPUS={v:?} is not a positive number of vCPUs (e.g. REPRO_VM_CPUS=2)")),
+            Err(_) => Ok(if accel == Accel::Kvm { 2 } else { 1 }),
+        }
+    }
+
     /// Options from a scenario's `[node]` table. A scenario that picks the
     /// kernel is about the kernel: nothing is started after boot, so the
     /// modules docker and firewalld load stay out of the fault's way (the
@@ -162,7 +181,7 @@ impl VmNode {
             pid_file: run_root.join(format!("{name}.pid")),
             accel,
             memory_mib: opts.memory_mib,
-            cpus: opts.cpus,
+            cpus: opts.vcpus(accel)?,
             forwards,
         };
         let node = VmNode {
