@@ -29,6 +29,10 @@ const PHRASES: &[(&str, &str, f64)] = &[
     (codes::STALE_KERNEL, "CHAIN_ADD failed (No such file or directory)", 0.4),
     (codes::STALE_KERNEL, "Failed to initialize nft: Protocol not supported", 0.4),
     (codes::STALE_KERNEL, "error initializing graphdriver", 0.3),
+    // iptables 1.8.11 (Debian 13) without nf_tables, and Docker 26's bridge
+    // creation without the bridge module (kernel scenarios' journals).
+    (codes::STALE_KERNEL, "Could not fetch rule set generation id: Invalid argument", 0.4),
+    (codes::STALE_KERNEL, "Failed to create bridge docker0 via netlink", 0.35),
     (codes::STALE_KERNEL, "package not installed", 0.35),
     (codes::STALE_KERNEL, "your kernel needs to be upgraded", 0.1),
     (codes::KERNEL_MODULES_UNAVAILABLE, "missing kernel module", 0.3),
@@ -38,6 +42,8 @@ const PHRASES: &[(&str, &str, f64)] = &[
     (codes::KERNEL_MODULES_UNAVAILABLE, "CHAIN_ADD failed", 0.25),
     (codes::KERNEL_MODULES_UNAVAILABLE, "package not installed", 0.2),
     (codes::KERNEL_MODULES_UNAVAILABLE, "error initializing graphdriver", 0.15),
+    (codes::KERNEL_MODULES_UNAVAILABLE, "Could not fetch rule set generation id", 0.25),
+    (codes::KERNEL_MODULES_UNAVAILABLE, "via netlink\" error=\"operation not supported", 0.2),
     // A: firewalld flush (DESIGN.md 1-A, seed 000)
     (codes::FIREWALLD_FLUSHED_CHAINS, "No chain/target/match by that name", 0.45),
     (codes::FIREWALLD_FLUSHED_CHAINS, "driver failed programming external connectivity", 0.2),

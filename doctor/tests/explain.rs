@@ -132,6 +132,26 @@ const CASES: &[(&str, &str, &str, &[&str])] = &[
         "firewalld-flushed-chains",
         &["iptables-backend-mismatch"],
     ),
+    // Incident C's journal on Docker 26 and 28 (iptables 1.8.11), verbatim
+    // from the kernel scenarios' VM nodes.
+    (
+        "Docker 28, stale kernel: the bridge driver's jump rules",
+        "failed to start daemon: Error initializing network controller: error obtaining controller instance: failed to register \"bridge\" driver: failed to add jump rules to ipv4 NAT table: failed to append jump rules to nat-PREROUTING:  (iptables failed: iptables --wait -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER: Warning: Extension addrtype revision 0 not supported, missing kernel module?\niptables v1.8.11 (nf_tables):  CHAIN_ADD failed (No such file or directory): chain PREROUTING\n (exit status 4))",
+        "stale-kernel",
+        &["kernel-modules-unavailable"],
+    ),
+    (
+        "Docker 26/28, stale kernel without nf_tables (iptables 1.8.11)",
+        "failed to start daemon: Error initializing network controller: error obtaining controller instance: failed to register \"bridge\" driver: failed to create NAT chain DOCKER: iptables failed: iptables -t nat -N DOCKER: iptables v1.8.11 (nf_tables): Could not fetch rule set generation id: Invalid argument\n (exit status 4)",
+        "stale-kernel",
+        &["kernel-modules-unavailable"],
+    ),
+    (
+        "Docker 26, stale kernel without bridge",
+        "level=error msg=\"Failed to create bridge docker0 via netlink\" error=\"operation not supported\"\nfailed to start daemon: Error initializing network controller: error creating default \"bridge\" network: operation not supported",
+        "stale-kernel",
+        &["kernel-modules-unavailable"],
+    ),
     ("forwarding", "WARNING: IPv4 forwarding is disabled. Networking will not work.", "ip-forwarding-disabled", &[]),
     (
         // DESIGN 2: a node-setup error of the sandbox, not a Docker-host
