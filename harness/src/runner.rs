@@ -167,7 +167,9 @@ pub async fn run(
         doctor: &opts.doctor,
         transcript: Transcript::default(),
         known: {
-            let mut k = vec![(node.name().to_string(), "[node]")];
+            // The doctor's target first: it holds the node's name and, for a
+            // VM, this checkout's path and a run directory.
+            let mut k = vec![(node.doctor_target(), "[target]"), (node.name().to_string(), "[node]")];
             // A VM's endpoint is loopback: stable, nothing to redact.
             if let Ok(a) = node.endpoint(1).await
                 && !a.ip().is_loopback()
@@ -447,6 +449,10 @@ impl Ctx<'_> {
                 for a in &mut fix.applied {
                     a.command = self.redact(&a.command);
                 }
+                for sk in &mut fix.skipped {
+                    sk.command = self.redact(&sk.command);
+                }
+                fix.note = fix.note.as_deref().map(|n| self.redact(n));
                 let rebooted = fix.rebooted;
                 report.fix = Some(fix);
                 if run.exit_code != 0 {
