@@ -46,9 +46,19 @@ fn main() {
         .into_iter()
         .map(|(s, platform, backend)| {
             let name = format!("{}::{platform}::{backend}", s.name);
-            Trial::test(name, move || {
+            Trial::test(name.clone(), move || {
+                let asked = std::time::Instant::now();
                 let _slot = Lane::of(backend).enter();
-                run_one(&s, platform, backend)
+                let started = std::time::Instant::now();
+                let r = run_one(&s, platform, backend);
+                // One line per run, for the per-platform figures of a CI log.
+                eprintln!(
+                    "timing: {name} ran {:.1} s (queued {:.1} s) {}",
+                    started.elapsed().as_secs_f64(),
+                    (started - asked).as_secs_f64(),
+                    if r.is_ok() { "passed" } else { "failed" }
+                );
+                r
             })
             .with_kind(backend.name())
         })
