@@ -49,15 +49,9 @@ fn main() {
             Trial::test(name.clone(), move || {
                 let asked = std::time::Instant::now();
                 let _slot = Lane::of(backend).enter();
-                let started = std::time::Instant::now();
+                let mut timing = Timing { name, asked, started: std::time::Instant::now(), passed: false };
                 let r = run_one(&s, platform, backend);
-                // One line per run, for the per-platform figures of a CI log.
-                eprintln!(
-                    "timing: {name} ran {:.1} s (queued {:.1} s) {}",
-                    started.elapsed().as_secs_f64(),
-                    (started - asked).as_secs_f64(),
-                    if r.is_ok() { "passed" } else { "failed" }
-                );
+                timing.passed = r.is_ok();
                 r
             })
             .with_kind(backend.name())
@@ -67,6 +61,27 @@ fn main() {
     // explicit --test-threads still wins, e.g. 1 to run one at a time).
     args.test_threads.get_or_insert(trials.len().max(1));
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// One line per run when it ends (also when a snapshot assertion panics),
+/// for the per-platform figures of a CI log.
+struct Timing {
+    name: String,
+    asked: std::time::Instant,
+    started: std::time::Instant,
+    passed: bool,
+}
+
+impl Drop for Timing {
+    fn drop(&mut self) {
+        eprintln!(
+            "timing: {} ran {:.1} s (queued {:.1} s) {}",
+            self.name,
+            self.started.elapsed().as_secs_f64(),
+            (self.started - self.asked).as_secs_f64(),
+            if self.passed { "passed" } else { "failed" }
+        );
+    }
 }
 
 /// How many runs of one backend go at once. Under TCG each VM keeps a core

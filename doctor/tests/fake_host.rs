@@ -142,7 +142,7 @@ fn a_reboot_that_was_accepted_counts() {
     assert_eq!(strs(&r["unverified"]), ["stale-kernel"]);
     assert!(r["note"].as_str().unwrap().starts_with("reboot issued"), "{r:#}");
     // The boot id is read before; nothing is re-collected after.
-    assert_eq!(h.log(), ["PROBE", "BOOT-ID", "systemctl --no-block reboot"]);
+    assert_eq!(h.log(), ["PROBE", "BOOT-ID", "systemd-run --on-active=3 systemctl reboot"]);
 }
 
 #[test]

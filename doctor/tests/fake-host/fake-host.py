@@ -24,7 +24,7 @@ Scenarios ($FAKE_HOST_SCENARIO):
   stale rules removed from legacy; its DOCKER-USER stays).
 - `stale-kernel`: tests/fixtures/probe/debian12-vm-stale-kernel.txt.
 
-$FAKE_HOST_REBOOT says what `systemctl --no-block reboot` does: `ok` (exit
+$FAKE_HOST_REBOOT says what `systemd-run --on-active=3 systemctl reboot` does: `ok` (exit
 0, the host goes down, its boot id changes), `fail-up` (exit 255 but the
 host stays up, same boot id) or `fail-down` (exit 255 and the host goes
 down). $FAKE_HOST_NOT_BACK=NAME: after a docker restart that container does
@@ -293,7 +293,7 @@ def step(cmd):
         return 0
     if cmd.startswith("docker "):
         return docker_answer(cmd)
-    if cmd == "systemctl --no-block reboot":
+    if cmd == "systemd-run --on-active=3 systemctl reboot":
         mode = os.environ.get("FAKE_HOST_REBOOT", "ok")
         if mode == "ok":
             go_down()

@@ -619,7 +619,7 @@ impl Node for VmNode {
         if alive {
             // Read /boot as the bootloader will see it, then reboot the guest.
             // If the agent is already gone, the guest is rebooting by itself
-            // (e.g. `netdoctor fix` ran `systemctl --no-block reboot`).
+            // (e.g. `netdoctor fix` ran `systemd-run --on-active=3 systemctl reboot`).
             match self.prepare_reboot().await {
                 Ok(e) => entry = Some(e),
                 Err(e) => tracing::info!("VM {}: guest agent unavailable before reboot ({e:#}); the guest is going down by itself", self.name),
