@@ -71,15 +71,15 @@ pub(crate) fn restart_docker_step(f: &Facts, why: &str) -> Step {
     Step { command: "systemctl restart docker".into(), why: why.into(), disrupts, needs }
 }
 
-/// The reboot step (issued detached, so the transport does not hang).
 /// The reboot, 3 s from now, by a transient systemd timer: the command
 /// returns 0 and its answer travels back before the host goes down. With
 /// `systemctl --no-block reboot` it was a race whether the transport got the
 /// exit code (0) or the dropped connection (255) first: seen both on the
 /// same VM scenario. `systemd-run --on-active` exists since systemd 218
 /// (CentOS 7 has 219).
-pub(crate) const REBOOT_COMMAND: &str = "systemd-run --on-active=3 systemctl reboot";
+const REBOOT_COMMAND: &str = "systemd-run --on-active=3 systemctl reboot";
 
+/// The reboot step (issued by a timer, so the transport does not hang).
 pub(crate) fn reboot_step(why: String) -> Step {
     Step {
         command: REBOOT_COMMAND.into(),
