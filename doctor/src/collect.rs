@@ -151,8 +151,9 @@ pub fn parse_probe(text: &str, target: &str) -> Result<Facts, CollectError> {
 
 /// Exit status of `timeout` when the probe's bound on one command expired.
 const TIMED_OUT: i32 = 124;
-/// The bound the probe puts on each command (`timeout 10` in probe.sh).
-const PROBE_TIMEOUT_SECS: u32 = 10;
+/// The bound the probe puts on each command (`timeout 30` in probe.sh): generous,
+/// because a starved TCG guest's `docker info` took over 10 s in CI.
+const PROBE_TIMEOUT_SECS: u32 = 30;
 
 struct Parser {
     s: Sections,
@@ -249,8 +250,14 @@ impl Parser {
     }
 
     /// Like `ok` but a failure is an expected missing fact, not worth a note.
-    fn ok_quiet(&self, name: &str) -> Option<Vec<String>> {
-        self.any(name).filter(|s| s.rc == 0).map(|s| s.out.clone())
+    /// Stdout of a section that succeeded; a failure is data (no note), but
+    /// a timeout is always "could not look" and is noted.
+    fn ok_quiet(&mut self, name: &str) -> Option<Vec<String>> {
+        let sec = self.s.found.get(name)?;
+        if sec.rc == TIMED_OUT {
+            self.notes.push(format!("section {name}: timed out after {PROBE_TIMEOUT_SECS} s (could not look)"));
+        }
+        (sec.rc == 0).then(|| sec.out.clone())
     }
 
     fn virt(&mut self) -> Virtualization {

@@ -28,7 +28,7 @@ fi
 # Every command the probe runs is bounded: a hung daemon (dockerd, D-Bus)
 # makes its section exit 124 ("timed out"), never the probe hang.
 ND_TO=
-if command -v timeout >/dev/null 2>&1; then ND_TO="timeout 10"; fi
+if command -v timeout >/dev/null 2>&1; then ND_TO="timeout 30"; fi
 ND_NAMES=
 
 have() { command -v "$1" >/dev/null 2>&1; }
