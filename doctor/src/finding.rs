@@ -78,6 +78,13 @@ pub mod codes {
     pub const IP_FORWARDING_DISABLED: &str = "ip-forwarding-disabled";
     /// The docker unit failed.
     pub const DOCKER_DAEMON_FAILED: &str = "docker-daemon-failed";
+    /// Docker's chains or rules were removed by something other than
+    /// firewalld (iptables-restore, `flush ruleset`, ufw, a manual flush).
+    /// `explain` only, for now.
+    pub const DOCKER_CHAINS_FLUSHED: &str = "docker-chains-flushed";
+    /// A Docker bridge is bound to another firewalld zone (`ZONE_CONFLICT`).
+    /// `explain` only, for now.
+    pub const FIREWALLD_ZONE_CONFLICT: &str = "firewalld-zone-conflict";
     /// explain: nothing matched.
     pub const UNKNOWN: &str = "unknown";
     /// Every code a rule can emit.
@@ -85,6 +92,21 @@ pub mod codes {
         FIREWALLD_FLUSHED_CHAINS,
         FIREWALLD_STARTED_AFTER_DOCKER,
         IPTABLES_BACKEND_MISMATCH,
+        STALE_KERNEL,
+        KERNEL_MODULES_UNAVAILABLE,
+        REBOOT_PENDING,
+        PUBLISHED_PORT_WITHOUT_RULE,
+        PORT_ALREADY_ALLOCATED,
+        IP_FORWARDING_DISABLED,
+        DOCKER_DAEMON_FAILED,
+    ];
+    /// Every code `explain` can name, in the order ties are broken.
+    pub const EXPLAIN: &[&str] = &[
+        FIREWALLD_FLUSHED_CHAINS,
+        FIREWALLD_STARTED_AFTER_DOCKER,
+        IPTABLES_BACKEND_MISMATCH,
+        DOCKER_CHAINS_FLUSHED,
+        FIREWALLD_ZONE_CONFLICT,
         STALE_KERNEL,
         KERNEL_MODULES_UNAVAILABLE,
         REBOOT_PENDING,

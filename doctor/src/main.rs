@@ -182,7 +182,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             };
             let causes = explain::classify(&text);
             match format {
-                Format::Json => println!("{}", json(&report::ExplainReport::new(&causes))),
+                Format::Json => println!("{}", json(&report::ExplainReport::new(&causes, &explain::facts(&text)))),
                 Format::Human => print!("{}", report::explain_human(&causes, color())),
             }
             Ok(0)

@@ -1,6 +1,7 @@
 //! Rendering: the JSON contract types and the human text (colour only when
 //! stdout is a terminal).
 
+use crate::explain::parse::Line;
 use crate::explain::Cause;
 use crate::facts::SCHEMA;
 use crate::finding::{merged_plan, Finding, Needs, Severity, Step, Summary};
@@ -45,12 +46,14 @@ pub struct ExplainReport<'a> {
     pub schema: u32,
     /// Causes, most likely first.
     pub causes: &'a [Cause],
+    /// The parsed lines the causes were reasoned from.
+    pub facts: &'a [Line],
 }
 
 impl<'a> ExplainReport<'a> {
-    /// Report for these causes.
-    pub fn new(causes: &'a [Cause]) -> Self {
-        ExplainReport { schema: SCHEMA, causes }
+    /// Report for these causes and facts.
+    pub fn new(causes: &'a [Cause], facts: &'a [Line]) -> Self {
+        ExplainReport { schema: SCHEMA, causes, facts }
     }
 }
 
@@ -222,7 +225,9 @@ pub fn explain_human(causes: &[Cause], color: bool) -> String {
     for c in causes {
         let _ = writeln!(out, "{}  confidence {:.2}", p.bold(&c.code), c.confidence);
         if !c.why.is_empty() {
-            let _ = writeln!(out, "  matched: {}", c.why.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", "));
+            for w in &c.why {
+                let _ = writeln!(out, "  because {w}");
+            }
         }
         let _ = writeln!(out, "  confirm with:");
         for k in &c.confirm {

@@ -42,7 +42,7 @@ pub fn stale_kernel(f: &Facts) -> Option<Finding> {
     let mut ev = stale_kernel_evidence(f)?;
     // Symptoms, quoted so the reader recognises them.
     for l in journal_since_last_start(&f.docker) {
-        if explain::classify(l).iter().any(|c| c.code == codes::STALE_KERNEL) {
+        if explain::is_kernel_symptom(l) {
             ev.push(format!("symptom in docker journal: {}", l.trim()));
         }
     }
