@@ -25,8 +25,19 @@ fn root() -> &'static Path {
 }
 
 fn main() {
+    // A first-use image build takes minutes: say so (boots are too chatty).
+    harness::progress::listen(|p| match p {
+        harness::progress::Progress::Build { image, what } => eprintln!("building {image}: {what}"),
+        harness::progress::Progress::Built { image, secs } => eprintln!("built {image} in {secs} s"),
+        harness::progress::Progress::Boot { .. } => {}
+    });
     // Ctrl-C / SIGTERM remove this process's live nodes before exiting.
-    harness::gc::install_signal_cleanup();
+    if let Err(e) = harness::interrupt::watch(|i| {
+        eprintln!("interrupted; cleanup: {:?}", i.cleanup);
+        std::process::exit(i.code)
+    }) {
+        eprintln!("{e:#}");
+    }
     let mut args = Arguments::from_args();
     let scenarios = match scenario::load_dir(&root().join("scenarios")) {
         Ok(s) => s,
@@ -178,7 +189,8 @@ fn run_one(s: &Scenario, platform: harness::platform::Platform, backend: harness
             Err(_) => Err(Failed::from(format!("{} did not finish within {} min", s.name, SCENARIO_DEADLINE.as_secs() / 60))),
         }
     })?;
-    snapshot(&outcome);
+    // Redacted where the snapshot is taken: the outcome keeps real values.
+    snapshot(&outcome.redacted());
     Ok(())
 }
 

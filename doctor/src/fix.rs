@@ -128,6 +128,10 @@ fn read_boot_id(t: &Transport, limit: Duration) -> BootId {
     }
 }
 
+/// How long one plan step may run through the transport (a docker restart
+/// waits out every container's stop timeout; ten minutes is past any).
+const STEP_DEADLINE: Duration = Duration::from_secs(600);
+
 /// How long to watch a host after its reboot command failed:
 /// `NETDOCTOR_REBOOT_WAIT` seconds (default 10).
 fn reboot_wait() -> Duration {
@@ -385,7 +389,10 @@ pub fn apply(t: &Transport, findings: &[Finding], consent: Consent) -> Result<Fi
         if stops_containers(&cmd) && watch.is_none() {
             watch = Some(containers_to_watch(t));
         }
-        let out = t.run(&format!("{cmd}\n"))?;
+        let out = t.run_timeout(&format!("{cmd}\n"), STEP_DEADLINE)?;
+        if out.timed_out {
+            notes.push(format!("step `{cmd}` did not finish within {} s and was killed", STEP_DEADLINE.as_secs()));
+        }
         if let Some(w) = watch.as_mut().filter(|_| stops_containers(&cmd) && out.code == 0) {
             w.codes.extend(m.findings.iter().filter(|c| !w.codes.contains(c)).cloned().collect::<Vec<_>>());
             if let Some(name) = cmd.strip_prefix("docker restart ").map(str::trim)

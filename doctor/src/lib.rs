@@ -46,9 +46,21 @@ pub enum Error {
     Other(String),
 }
 
+/// How long the whole probe may take through its transport: each command
+/// in it is bounded (30 s), a dozen run one after another at worst; past
+/// this the transport itself is hung (an ssh or `docker exec` that never
+/// returns) and the doctor says so rather than wait forever.
+pub const PROBE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Run the probe on `t` and parse its output.
 pub fn collect(t: &Transport) -> Result<Facts, Error> {
-    let out = t.run(collect::PROBE_SCRIPT)?;
+    let out = t.run_timeout(collect::PROBE_SCRIPT, PROBE_DEADLINE)?;
+    if out.timed_out {
+        return Err(Error::Other(format!(
+            "the probe on {t} did not finish within {} s (killed): the transport or the host does not answer",
+            PROBE_DEADLINE.as_secs()
+        )));
+    }
     collect::parse_probe(&out.stdout, &t.to_string()).map_err(|source| {
         let err = out.stderr.lines().take(3).collect::<Vec<_>>().join(" | ");
         Error::Collect {

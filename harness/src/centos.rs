@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::images::{Recipe, images_dir};
+use crate::config::images_dir;
+use crate::recipe::Recipe;
 use crate::platform::Platform;
 
 /// The environment variable that chooses the flavour.

@@ -8,7 +8,6 @@ use anyhow::{Context, Result, anyhow};
 use bollard::Docker;
 use std::collections::HashMap;
 
-use crate::node::MANAGED_LABEL;
 
 /// The engine address in use: `$DOCKER_HOST`, or the default local socket.
 pub fn engine_address() -> String {
@@ -49,6 +48,10 @@ pub fn labels(extra: &[(&str, &str)]) -> HashMap<String, String> {
     }
     l
 }
+
+/// The label every resource the harness creates carries, so `repro gc`
+/// can find what a killed run left behind.
+pub const MANAGED_LABEL: (&str, &str) = ("org.repro.managed-by", "repro");
 
 /// Label holding the pid of the process that created a resource.
 pub const RUN_LABEL: &str = "org.repro.run";

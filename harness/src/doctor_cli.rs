@@ -168,48 +168,9 @@ pub fn parse<T: for<'de> Deserialize<'de>>(run: &DoctorRun) -> Result<T> {
     })
 }
 
-/// Finds the workspace's own `netdoctor`: `$REPRO_DOCTOR` if set; under
-/// cargo (`cargo run`, `cargo test`: `$CARGO` is set) it is built first, so
-/// a scenario never tests a stale doctor; otherwise the one next to the
-/// running executable.
+/// The workspace's own `netdoctor` (see [`crate::config::doctor_binary`]).
 pub fn default_doctor() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("REPRO_DOCTOR") {
-        return Ok(PathBuf::from(p));
-    }
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        return build_with_cargo(&cargo);
-    }
-    let exe = std::env::current_exe().context("cannot locate the running executable")?;
-    for dir in exe.ancestors().skip(1).take(2) {
-        let candidate = dir.join("netdoctor");
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    bail!(
-        "no netdoctor binary next to {}; run `cargo build -p doctor` or pass --doctor PATH",
-        exe.display()
-    )
-}
-
-/// `cargo build -p doctor --bin netdoctor` in this workspace; the path cargo reports.
-fn build_with_cargo(cargo: &std::ffi::OsStr) -> Result<PathBuf> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "-p", "doctor", "--bin", "netdoctor", "--message-format=json"])
-        .current_dir(&workspace)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run cargo to build netdoctor")?;
-    if !out.status.success() {
-        bail!("`cargo build -p doctor --bin netdoctor` failed (see the compiler output above)");
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["target"]["name"] == "netdoctor")
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .context("cargo built netdoctor but did not say where")
+    crate::config::doctor_binary()
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
-//! The runner never prints: it emits [`Event`]s. The `repro` CLI draws
-//! progress from them; tests ignore them or log them.
+//! The runner never prints: it emits [`Event`]s to the listener its caller
+//! passes. The `repro` CLI draws them (a spinner while a step runs), tests
+//! ignore or collect them, a transcript or JUnit writer is one more
+//! listener. Waits below the runner (image builds, VM boots) report through
+//! [`crate::progress`].
 
 use crate::scenario::Stage;
 use std::time::Duration;
@@ -21,6 +24,15 @@ pub enum Event {
     },
     /// A stage begins.
     StageStarted(Stage),
+    /// A step began (what it does, as the scenario file says).
+    StepStarted {
+        /// Its stage.
+        stage: Stage,
+        /// 1-based position in the stage.
+        index: usize,
+        /// What it does.
+        step: String,
+    },
     /// A step ended.
     StepFinished {
         /// Its stage.

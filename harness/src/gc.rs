@@ -1,6 +1,6 @@
 //! Nothing leaks: a process-wide registry of the engine resources this
-//! process owns (removed by `Drop`, by the `repro` Ctrl-C handler, or by
-//! [`remove_live_blocking`]), and a sweep of every labelled leftover from
+//! process owns (removed by `Drop`, or on Ctrl-C by [`remove_live_blocking`],
+//! see [`crate::interrupt`]), and a sweep of every labelled leftover from
 //! killed runs (`repro gc`).
 //!
 //! VM backends keep their qemu processes out of the engine: they either
@@ -77,11 +77,12 @@ pub fn register_reaper(f: fn()) {
     REAPERS.lock().unwrap_or_else(|e| e.into_inner()).push(f);
 }
 
-/// Where VM backends write `<name>.pid` files for their qemu processes;
-/// `repro gc` kills each recorded process (if it is still a qemu) and
-/// removes the file. `$REPRO_VM_RUN_DIR` overrides `/tmp/repro-vms`.
+/// Where VM backends write `<name>.pid` files for their qemu processes,
+/// beside each node's run directory `<name>/`; `repro gc` kills each
+/// recorded process (if it is still a qemu) and removes file and directory.
+/// See [`crate::config::vm_run_dir`].
 pub fn vm_pid_dir() -> PathBuf {
-    std::env::var_os("REPRO_VM_RUN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp/repro-vms"))
+    crate::config::vm_run_dir()
 }
 
 /// Removes resources in order, treating "already gone" as success.
@@ -151,64 +152,17 @@ pub fn remove_blocking(resources: Vec<Owned>) -> Result<()> {
 }
 
 /// Removes every resource group still registered by this process and runs
-/// the registered reapers. Called by the `repro` Ctrl-C handler.
-pub fn remove_live_blocking() {
+/// the registered reapers (Ctrl-C: see [`crate::interrupt`]). An error says
+/// what could not be removed; `repro gc` removes it later.
+pub fn remove_live_blocking() -> Result<()> {
     let groups: Vec<(String, Vec<Owned>)> = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
     let all: Vec<Owned> = groups.into_iter().flat_map(|(_, r)| r).collect();
-    if !all.is_empty()
-        && let Err(e) = remove_blocking(all)
-    {
-        eprintln!("repro: cleanup incomplete ({e:#}); run `repro gc`");
-    }
+    let removed = if all.is_empty() { Ok(()) } else { remove_blocking(all) };
     let reapers = REAPERS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for f in reapers {
         f();
     }
-}
-
-/// While true (an interactive shell owns the terminal), Ctrl-C belongs to
-/// that shell: the terminal sends SIGINT to the whole foreground group.
-static INTERACTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Marks whether an interactive child owns the terminal (SIGINT ignored
-/// meanwhile; SIGTERM still cleans up).
-pub fn set_interactive(on: bool) {
-    INTERACTIVE.store(on, std::sync::atomic::Ordering::SeqCst);
-}
-
-/// Installs a Ctrl-C / SIGTERM handler that removes this process's live
-/// nodes ([`remove_live_blocking`]) and exits with 130 / 143. Call once
-/// from a `main` (the `repro` CLI, a custom test harness); it runs on its
-/// own thread and runtime, so it works whatever the caller's runtime is.
-pub fn install_signal_cleanup() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let spawned = std::thread::Builder::new().name("repro-signals".into()).spawn(|| {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-            rt.block_on(async {
-                use tokio::signal::unix::{SignalKind, signal};
-                let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-                    eprintln!("repro: cannot watch SIGINT/SIGTERM; after an interrupt run `repro gc`");
-                    return;
-                };
-                let code = loop {
-                    tokio::select! {
-                        _ = int.recv() => {
-                            if INTERACTIVE.load(std::sync::atomic::Ordering::SeqCst) { continue; }
-                            break 130;
-                        }
-                        _ = term.recv() => break 143,
-                    }
-                };
-                eprintln!("repro: interrupted; removing this run's nodes");
-                remove_live_blocking();
-                std::process::exit(code);
-            });
-        });
-        if let Err(e) = spawned {
-            eprintln!("repro: cannot start the signal thread ({e}); after an interrupt run `repro gc`");
-        }
-    });
+    removed
 }
 
 /// What [`sweep`] removed.
@@ -222,6 +176,8 @@ pub struct SweepReport {
     pub networks: Vec<String>,
     /// qemu pids killed (from pid files in [`vm_pid_dir`]).
     pub vm_pids: Vec<i32>,
+    /// VM run directories removed (overlay, sockets, logs of dead nodes).
+    pub vm_dirs: Vec<String>,
 }
 
 /// True when the resource's creating process (label [`crate::docker::RUN_LABEL`])
@@ -294,7 +250,28 @@ pub async fn sweep(docker: &Docker, all: bool) -> Result<SweepReport> {
     report.networks = nets.iter().map(|o| o.name.clone()).collect();
     remove(docker, &nets).await?;
     report.vm_pids = reap_vm_pid_files(&vm_pid_dir(), all);
+    report.vm_dirs = remove_orphan_run_dirs(&vm_pid_dir(), all);
     Ok(report)
+}
+
+/// Removes VM run directories that no pid file vouches for (their node's
+/// qemu is gone) and that are older than a starting node's first second
+/// (a node creates its directory, then its pid file); with `all`, every one.
+fn remove_orphan_run_dirs(dir: &std::path::Path, all: bool) -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return removed };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        let young = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_none_or(|a| a < std::time::Duration::from_secs(60));
+        if !path.is_dir() || dir.join(format!("{name}.pid")).exists() || (young && !all) {
+            continue;
+        }
+        if std::fs::remove_dir_all(&path).is_ok() {
+            removed.push(name);
+        }
+    }
+    removed
 }
 
 /// Kills qemu processes recorded in [`vm_pid_dir`] and removes their files.

@@ -5,6 +5,10 @@
 #![deny(missing_docs)]
 
 pub mod platform;
+pub mod config;
+pub mod recipe;
+pub mod filelock;
+pub mod progress;
 pub mod apt_sources;
 pub mod matrix;
 pub mod node;
@@ -12,6 +16,7 @@ pub mod docker;
 pub mod images;
 pub mod centos;
 pub mod gc;
+pub mod interrupt;
 pub mod bench;
 pub mod http_probe;
 pub mod scenario;

@@ -18,6 +18,42 @@ pub struct Logged {
     pub tail: Vec<String>,
 }
 
+/// Runs `cmd` (stdin closed) to completion like `Command::output`, but
+/// kills it once `deadline` has passed and says so.
+pub fn output_with_deadline(cmd: &mut std::process::Command, label: &str, deadline: std::time::Duration) -> Result<std::process::Output> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {label}: install it with `sudo ci/bootstrap`"))?;
+    let (mut so, mut se) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = so.read_to_end(&mut b);
+        b
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = se.read_to_end(&mut b);
+        b
+    });
+    let until = std::time::Instant::now() + deadline;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if std::time::Instant::now() >= until {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("{label} did not finish within {} min; killed it", deadline.as_secs() / 60);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    Ok(std::process::Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() })
+}
+
 /// Spawns `cmd` (stdin closed), logs each output line as `"{label}: {line}"`,
 /// also writes it to `log_file` when given, and waits for it to exit.
 /// `cmd` is killed if the returned future is dropped (e.g. by a timeout).

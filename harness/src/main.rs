@@ -54,13 +54,14 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Shell(a) => cmd::shell::run(a).await,
         Command::Gc(a) => cmd::gc::run(a).await,
         Command::Bench(a) => cmd::bench::run(a).await,
-        Command::VmExec { qga, timeout } => std::process::exit(harness::vm::exec_cli::main(&qga, timeout)),
+        Command::VmExec { qga, timeout } => std::process::exit(cmd::vm_exec::main(&qga, timeout)),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cmd::init_tracing(cli.verbose);
+    harness::progress::listen(cmd::draw::progress);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use crate::images::{Recipe, Versions, images_dir};
+use crate::config::images_dir;
+use crate::recipe::{Recipe, Versions};
 use crate::platform::Platform;
 
 /// A platform as this process runs it.

@@ -29,12 +29,57 @@ pub struct Outcome {
     /// Every command that ran, for the transcript file (not snapshotted).
     #[serde(skip)]
     pub transcript: Transcript,
+    /// Values this run's node defines that differ run to run (its doctor
+    /// target, name, address, kernels), with their placeholders: the outcome
+    /// keeps the real values, [`Outcome::redacted`] replaces them.
+    #[serde(skip)]
+    pub drifting: Vec<(String, &'static str)>,
 }
 
 impl Outcome {
     /// The report of one stage, if it ran.
     pub fn stage(&self, stage: Stage) -> Option<&StageReport> {
         self.stages.iter().find(|s| s.stage == stage)
+    }
+
+    /// A copy for snapshots: everything that drifts between runs (the
+    /// node's own values, then ids, times, pids; see [`crate::redact`]) is
+    /// replaced by a placeholder in the evidence, the findings and the fix
+    /// reports. What the test is about stays verbatim.
+    pub fn redacted(&self) -> Outcome {
+        let known: Vec<(&str, &str)> = self.drifting.iter().map(|(v, p)| (v.as_str(), *p)).collect();
+        let r = |s: &str| crate::redact::redact(s, &known);
+        let mut o = self.clone();
+        for step in o.stages.iter_mut().flat_map(|st| st.steps.iter_mut()) {
+            let mut evidence: Vec<String> = Vec::new();
+            for l in step.evidence.iter().map(|l| r(l)) {
+                if !evidence.contains(&l) {
+                    evidence.push(l);
+                }
+            }
+            step.evidence = evidence;
+            if let Some(check) = step.check.as_mut() {
+                for f in &mut check.findings {
+                    f.title = r(&f.title);
+                    f.evidence = f.evidence.iter().map(|e| r(e)).collect();
+                    for p in &mut f.plan {
+                        p.command = r(&p.command);
+                        p.why = r(&p.why);
+                        p.disrupts = r(&p.disrupts);
+                    }
+                }
+            }
+            if let Some(fix) = step.fix.as_mut() {
+                for a in &mut fix.applied {
+                    a.command = r(&a.command);
+                }
+                for sk in &mut fix.skipped {
+                    sk.command = r(&sk.command);
+                }
+                fix.note = fix.note.as_deref().map(r);
+            }
+        }
+        o
     }
 
     /// Findings of the last doctor check in a stage, if any ran.

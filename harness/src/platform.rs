@@ -33,7 +33,7 @@ impl Platform {
     pub const ALL: [Platform; 4] = [Platform::Debian12, Platform::Debian13, Platform::Debian13Docker28, Platform::Centos7];
 
     /// The name used in scenario files and CLI arguments; also the recipe
-    /// directory under `images/` (CentOS 7 nests two, see [`crate::centos`]).
+    /// directory under `images/` (CentOS 7 nests two: real and emulated).
     pub fn name(self) -> &'static str {
         match self {
             Platform::Debian12 => "debian12",

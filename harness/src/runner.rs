@@ -11,7 +11,6 @@ use crate::http_probe;
 use crate::node::{self, Node};
 use crate::outcome::{Outcome, StageReport, StepReport, Transcript, TranscriptEntry};
 use crate::platform::{NodeBackend, Platform};
-use crate::redact::redact;
 use crate::scenario::{Action, DoctorCall, Expect, Scenario, Stage, Step, UnitVerb};
 use std::fmt;
 use std::path::PathBuf;
@@ -195,6 +194,7 @@ pub async fn run(
         backend,
         stages: Vec::new(),
         transcript: Transcript::default(),
+        drifting: ctx.known.clone(),
     };
 
     let mut failure: Option<(Stage, String, String)> = None;
@@ -217,6 +217,7 @@ pub async fn run(
         for (i, step) in steps.iter().enumerate().filter(|(_, s)| s.runs_on(platform)) {
             let step_start = Instant::now();
             let label = format!("step {} (line {}): {}", i + 1, step.line, describe(&step.action));
+            on_event(Event::StepStarted { stage: *stage, index: i + 1, step: describe(&step.action) });
             let result = ctx.run_step(*stage, step).await;
             let (step_report, why_failed) = match result {
                 Ok(r) => r,
@@ -320,11 +321,6 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn redact(&self, s: &str) -> String {
-        let known: Vec<(&str, &str)> = self.known.iter().map(|(v, p)| (v.as_str(), *p)).collect();
-        redact(s, &known)
-    }
-
     /// Runs one step: the report, and `Some(why)` when it missed its expectation.
     async fn run_step(&mut self, stage: Stage, step: &Step) -> anyhow::Result<(StepReport, Option<String>)> {
         let mut report = StepReport {
@@ -353,9 +349,7 @@ impl Ctx<'_> {
             action => {
                 let cmd = node_command(action).expect("node actions have a command");
                 let t = Instant::now();
-                let out = tokio::time::timeout(step.timeout, self.node.exec(&cmd))
-                    .await
-                    .map_err(|_| anyhow::anyhow!("`{}` did not finish within {} s", cmd.trim(), step.timeout.as_secs()))??;
+                let out = self.node.exec_timeout(&cmd, step.timeout).await?;
                 self.record(stage, "node", cmd, out.exit_code, out.stdout.clone(), out.stderr.clone(), t.elapsed());
                 report.result = format!("exit {}", out.exit_code);
                 (out.success(), out.combined())
@@ -372,7 +366,7 @@ impl Ctx<'_> {
             ));
         }
         for text in &step.contains {
-            let lines: Vec<String> = output.lines().filter(|l| l.contains(text.as_str())).map(|l| self.redact(l.trim())).collect();
+            let lines: Vec<String> = output.lines().filter(|l| l.contains(text.as_str())).map(|l| l.trim().to_string()).collect();
             if lines.is_empty() && why.is_none() {
                 why = Some(format!("the output does not contain `{text}`; output:\n{}", tail_lines(&output, 15)));
             }
@@ -427,8 +421,7 @@ impl Ctx<'_> {
         let output = format!("{}\n{}", run.stdout, run.stderr);
         match call {
             DoctorCall::Check { expect_findings } => {
-                let mut check: CheckReport = doctor_cli::parse(&run)?;
-                self.redact_check(&mut check);
+                let check: CheckReport = doctor_cli::parse(&run)?;
                 let codes = check.verdict_codes();
                 report.check = Some(check);
                 // Exit 3 means the doctor could not look: never a pass.
@@ -445,14 +438,7 @@ impl Ctx<'_> {
                 Ok((true, output))
             }
             DoctorCall::Fix { .. } => {
-                let mut fix: FixReport = doctor_cli::parse(&run)?;
-                for a in &mut fix.applied {
-                    a.command = self.redact(&a.command);
-                }
-                for sk in &mut fix.skipped {
-                    sk.command = self.redact(&sk.command);
-                }
-                fix.note = fix.note.as_deref().map(|n| self.redact(n));
+                let fix: FixReport = doctor_cli::parse(&run)?;
                 let rebooted = fix.rebooted;
                 report.fix = Some(fix);
                 if run.exit_code != 0 {
@@ -523,7 +509,7 @@ impl Ctx<'_> {
             step: "the rules of every iptables backend, before and after the second fix".into(),
             expect: Expect::Success,
             result: if changed.is_empty() { "identical".into() } else { format!("{} lines differ", changed.len()) },
-            evidence: changed.iter().map(|l| self.redact(l)).collect(),
+            evidence: changed.clone(),
             check: None,
             fix: None,
         });
@@ -537,7 +523,7 @@ impl Ctx<'_> {
                 step: "every rule, before and after the fix without consent".into(),
                 expect: Expect::Success,
                 result: if changed.is_empty() { "identical".into() } else { format!("{} lines differ", changed.len()) },
-                evidence: changed.iter().map(|l| self.redact(l)).collect(),
+                evidence: changed.clone(),
                 check: None,
                 fix: None,
             });
@@ -550,7 +536,7 @@ impl Ctx<'_> {
             step: "the rules that are not Docker's, before the fix and now, in any backend".into(),
             expect: Expect::Success,
             result: if d.lost.is_empty() { format!("{} before, none lost", d.before) } else { format!("{} before, {} lost", d.before, d.lost.len()) },
-            evidence: d.lost.iter().map(|l| self.redact(l)).collect(),
+            evidence: d.lost.clone(),
             check: None,
             fix: None,
         });
@@ -558,18 +544,6 @@ impl Ctx<'_> {
             why = Some(format!("the cure lost rules that are not Docker's:\n{}", d.lost.join("\n")));
         }
         Ok((StageReport { stage, steps }, why))
-    }
-
-    fn redact_check(&self, check: &mut CheckReport) {
-        for f in &mut check.findings {
-            f.title = self.redact(&f.title);
-            f.evidence = f.evidence.iter().map(|e| self.redact(e)).collect();
-            for p in &mut f.plan {
-                p.command = self.redact(&p.command);
-                p.why = self.redact(&p.why);
-                p.disrupts = self.redact(&p.disrupts);
-            }
-        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -173,17 +173,8 @@ impl Step {
     }
 }
 
-/// Node settings a scenario may ask for.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeSettings {
-    /// VM only: `oldest` boots the oldest installed kernel first (default: newest, as GRUB).
-    #[serde(default)]
-    pub kernel: Option<String>,
-    /// VM only: guest ports forwarded to the host.
-    #[serde(default)]
-    pub ports: Vec<u16>,
-}
+/// Node settings a scenario may ask for (its `[node]` table).
+pub use crate::node::NodeSettings;
 
 /// A parsed scenario file.
 #[derive(Debug, Clone)]

@@ -77,8 +77,13 @@ pub enum Failure {
     CouldNotLoadTarget(String),
     /// nft's `CHAIN_ADD`/`RULE_APPEND`/`RULE_INSERT failed (No such file or directory)`.
     NftOpFailed(String),
-    /// `Table does not exist (do you need to insmod?)`.
-    TableDoesNotExist,
+    /// `can't initialize iptables table `X': Table does not exist (do you need to insmod?)`.
+    TableDoesNotExist(String),
+    /// Docker 28's ipsets: `creating ipset …`, `kernel modules ip_set … are required`,
+    /// or the bare `failed to register "bridge" driver: invalid argument` of 28.0.0.
+    IpsetUnsupported,
+    /// An `iptables-save` diff whose removed lines are Docker's chains or rules.
+    DockerRulesRemoved,
     /// `Extension X revision 0 not supported, missing kernel module?`.
     RevisionNotSupported(String),
     /// `Failed to initialize nft: Protocol not supported`.
@@ -177,6 +182,10 @@ pub struct Line {
     pub hints: Vec<Hint>,
     /// `level=info`/`debug` of dockerd, or firewalld's `WARNING`: routine unless a failure says otherwise.
     pub routine: bool,
+    /// dockerd was starting (`failed to start daemon`, `Error initializing
+    /// network controller`): the chains it names it had just created.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub starting: bool,
 }
 
 /// Parse every non-empty line of `text`.
@@ -232,7 +241,8 @@ fn parse_line(n: usize, raw: &str) -> Line {
     let hints = hints_of(&l, writer, command.as_ref());
     let routine = (l.contains("level=info") || l.contains("level=debug") || (writer == Writer::Firewalld && l.contains("warning:")))
         && failures.iter().all(|f| matches!(f, Failure::BadRule | Failure::NoChainTargetMatch | Failure::ChainDoesNotExist(_) | Failure::CouldNotLoadTarget(_)));
-    Line { n, writer, variant, operation, command, failures, hints, routine }
+    let starting = l.contains("failed to start daemon") || l.contains("error starting daemon") || l.contains("error initializing network controller");
+    Line { n, writer, variant, operation, command, failures, hints, routine, starting }
 }
 
 fn writer_of(l: &str) -> Writer {
@@ -334,7 +344,13 @@ fn failures_of(raw: &str, l: &str) -> Vec<Failure> {
         }
     }
     if l.contains("table does not exist") || l.contains("your kernel needs to be upgraded") {
-        add(Failure::TableDoesNotExist);
+        add(Failure::TableDoesNotExist(name_after(raw, l, "iptables table ")));
+    }
+    if l.contains("creating ipset") || l.contains("ip_set") && l.contains("are required") || l.contains("register \"bridge\" driver: invalid argument") {
+        add(Failure::IpsetUnsupported);
+    }
+    if raw.starts_with('-') && !raw.starts_with("---") && (raw.contains(":DOCKER") || raw.contains("-A DOCKER") || raw.contains("-j DOCKER")) {
+        add(Failure::DockerRulesRemoved);
     }
     if l.contains("revision 0 not supported") || l.contains("missing kernel module") {
         add(Failure::RevisionNotSupported(name_after(raw, l, "extension ")));
@@ -345,7 +361,7 @@ fn failures_of(raw: &str, l: &str) -> Vec<Failure> {
     if l.contains("could not fetch rule set generation id") {
         add(Failure::NftGenerationId);
     }
-    if l.contains("not found in directory /lib/modules") {
+    if l.contains("not found in directory /lib/modules") || l.contains("modprobe: fatal: module") && l.contains("not found") {
         add(Failure::ModuleNotFound(name_after(raw, l, "module ")));
     }
     if l.contains("could not open moddep file") || l.contains("modules.dep.bin") && l.contains("no such file") {

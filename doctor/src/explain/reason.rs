@@ -39,6 +39,16 @@ const CHAIN_GONE: &[(&str, f64)] = &[
     (codes::IPTABLES_BACKEND_MISMATCH, 0.25),
     (codes::KERNEL_MODULES_UNAVAILABLE, 0.05),
 ];
+/// The raw table missing.
+const RAW_TABLE: &[(&str, f64)] = &[(codes::KERNEL_MODULES_UNAVAILABLE, 0.6), (codes::STALE_KERNEL, 0.4)];
+/// One of Docker's chains "missing" while dockerd starts: it created the
+/// chain a moment before, so nothing removed it; the kernel or the backend
+/// (an nf_tables binary without nf_tables, as in docker:dind) refuses it.
+const AT_START: &[(&str, f64)] = &[
+    (codes::IPTABLES_BACKEND_MISMATCH, 0.35),
+    (codes::KERNEL_MODULES_UNAVAILABLE, 0.35),
+    (codes::STALE_KERNEL, 0.3),
+];
 /// A built-in target missing under iptables-nft: the nft compat layer, or
 /// the backend (early 1.8 releases with Docker 18-19 needed legacy).
 const NFT_TARGET: &[(&str, f64)] = &[
@@ -88,6 +98,13 @@ fn missing(l: &Line, named: Option<&str>, what: &str) -> Option<Evidence> {
             strength: 0.7,
             split: if l.variant == Some(Variant::Nft) { NFT_TARGET.to_vec() } else { KERNEL.to_vec() },
         })
+    } else if docker && l.starting {
+        Some(Evidence {
+            key: "chain-at-start".into(),
+            said: format!("{}: {what}{name}{at} while dockerd starts: it had just created that chain", who(l)),
+            strength: 0.6,
+            split: AT_START.to_vec(),
+        })
     } else {
         let gone = if docker { "one of Docker's chains is gone" } else { "a chain or target is gone" };
         Some(Evidence {
@@ -123,7 +140,15 @@ pub(super) fn evidence(l: &Line, f: &Failure) -> Option<Evidence> {
                 missing(l, None, &format!("nft {o} failed"))
             }
         }
-        Failure::TableDoesNotExist => one("kernel", format!("{w}: table does not exist (insmod?){op}"), 0.75, KERNEL),
+        // Docker 28 added raw-table rules; the kernels without iptable_raw
+        // in the reports are NAS, embedded and vendor builds.
+        Failure::TableDoesNotExist(t) if t == "raw" => one("kernel", format!("{w}: table raw does not exist (iptable_raw){op}"), 0.75, RAW_TABLE),
+        Failure::TableDoesNotExist(t) => one("kernel", format!("{w}: table {t} does not exist (insmod?){op}"), 0.75, KERNEL),
+        Failure::IpsetUnsupported => one("ipset", format!("{w}: Docker 28's ipsets cannot be created (ip_set modules){op}"), 0.7, &[
+            (codes::KERNEL_MODULES_UNAVAILABLE, 0.6),
+            (codes::STALE_KERNEL, 0.4),
+        ]),
+        Failure::DockerRulesRemoved => one("docker-chain", format!("{w}: a ruleset diff shows Docker's chains or rules removed"), 0.6, CHAIN_GONE),
         Failure::RevisionNotSupported(e) => one("kernel", format!("{w}: extension {e} not supported, missing kernel module{op}"), 0.75, KERNEL),
         Failure::NftProtocolNotSupported => one("kernel", format!("{w}: nft: Protocol not supported (nf_tables unavailable)"), 0.7, KERNEL),
         Failure::NftGenerationId => one("kernel", format!("{w}: nft: could not fetch rule set generation id (nf_tables unavailable)"), 0.7, KERNEL),
@@ -179,7 +204,8 @@ pub(super) fn hint_weight(h: Hint, code: &str) -> f64 {
     use codes::*;
     match (h, code) {
         (Hint::FirewalldRelayed | Hint::FirewalldRestarted, FIREWALLD_FLUSHED_CHAINS) => 2.0,
-        (Hint::FirewalldRelayed | Hint::FirewalldRestarted, DOCKER_CHAINS_FLUSHED) => 0.5,
+        // A reload named is the flush itself; firewalld merely running is not.
+        (Hint::FirewalldRestarted, DOCKER_CHAINS_FLUSHED) => 0.5,
         (Hint::FirewalldNotRunning, FIREWALLD_FLUSHED_CHAINS) => 0.05,
         (Hint::AlternativesNamed, IPTABLES_BACKEND_MISMATCH) => 3.0,
         (Hint::ForeignFlush, DOCKER_CHAINS_FLUSHED) => 4.0,

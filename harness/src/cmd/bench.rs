@@ -72,7 +72,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         scenario_figures(name, platform, args.runs).await?;
     }
     if args.vm_boots > 0 {
-        let (figures, accel) = harness::vm::bench::figures(platform, args.vm_boots).await?;
+        let (figures, accel) = harness::node::vm_bench::figures(platform, args.vm_boots).await?;
         println!("{accel}");
         for f in figures.iter().filter(|f| !f.samples_ms.is_empty()) {
             println!("{}", f.line());

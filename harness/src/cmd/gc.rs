@@ -16,11 +16,12 @@ pub async fn run(args: GcArgs) -> Result<()> {
     let docker = harness::docker::connect().await?;
     let r = harness::gc::sweep(&docker, args.all).await?;
     println!(
-        "removed {} containers, {} volumes, {} networks, {} qemu processes",
+        "removed {} containers, {} volumes, {} networks, {} qemu processes, {} VM run directories",
         r.containers.len(),
         r.volumes.len(),
         r.networks.len(),
-        r.vm_pids.len()
+        r.vm_pids.len(),
+        r.vm_dirs.len()
     );
     for c in &r.containers {
         println!("  container {c}");
@@ -33,6 +34,9 @@ pub async fn run(args: GcArgs) -> Result<()> {
     }
     for p in &r.vm_pids {
         println!("  qemu pid {p}");
+    }
+    for d in &r.vm_dirs {
+        println!("  VM run directory {d}");
     }
     Ok(())
 }

@@ -1,12 +1,14 @@
 //! The `repro` subcommands, one module each, plus what they share.
 
 pub mod bench;
+pub mod draw;
 pub mod gc;
 pub mod images;
 pub mod list;
 pub mod run;
 pub mod shell;
 pub mod signals;
+pub mod vm_exec;
 
 use anyhow::{Result, anyhow};
 use harness::platform::Platform;
@@ -31,12 +33,12 @@ pub fn parse_platform(s: &str) -> Result<Platform> {
     })
 }
 
-/// The workspace this binary was built from (scenarios/, target/ live there).
+/// The workspace (scenarios/, target/ live there); see [`harness::config`].
 pub fn workspace_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    harness::config::workspace_dir().unwrap_or_else(|| std::path::PathBuf::from("."))
 }
 
-/// Where scenario files are read from: `$REPRO_SCENARIOS`, else the workspace's `scenarios/`.
+/// Where scenario files are read from (see [`harness::config::scenarios_dir`]).
 pub fn scenarios_dir() -> std::path::PathBuf {
-    std::env::var_os("REPRO_SCENARIOS").map(Into::into).unwrap_or_else(|| workspace_dir().join("scenarios"))
+    harness::config::scenarios_dir()
 }

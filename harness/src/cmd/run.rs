@@ -82,7 +82,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             let resolved = harness::matrix::resolve(platform)?;
             eprintln!("▶ {} on {}/{backend}: {}", s.name, resolved.label, s.summary);
             eprintln!("  platform {}", resolved.describe());
-            let mut progress = |e: Event| print_event(&e);
+            let mut progress = |e: Event| super::draw::event(&e);
             match runner::run(&s, platform, backend, &opts, &mut progress).await {
                 Ok(outcome) => {
                     print!("{}", report(&outcome));
@@ -102,20 +102,6 @@ pub async fn run(args: RunArgs) -> Result<()> {
         bail!("{failed} run(s) failed");
     }
     Ok(())
-}
-
-fn print_event(e: &Event) {
-    match e {
-        Event::NodeStarting { what } => eprintln!("  creating {what} node (building its image on first use)…"),
-        Event::NodeReady { name, elapsed } => eprintln!("  node {name} ready in {} ms", elapsed.as_millis()),
-        Event::StageStarted(s) => eprintln!("  ── {s}"),
-        Event::StepFinished { index, step, result, passed, elapsed, .. } => {
-            let mark = if *passed { "✓" } else { "✗" };
-            eprintln!("    {mark} {index}. {step} → {result} ({} ms)", elapsed.as_millis());
-        }
-        Event::StageFinished { stage, elapsed } => eprintln!("     {stage} done in {} ms", elapsed.as_millis()),
-        Event::NodeKept { how } => eprintln!("  node kept: {how}"),
-    }
 }
 
 /// The outcome as an incident report a support engineer can read.

@@ -516,7 +516,7 @@ impl Drop for ContainerNode {
             return;
         }
         if let Err(e) = gc::remove_blocking(self.resources.clone()) {
-            eprintln!("repro: removing node {} failed ({e:#}); run `repro gc`", self.name);
+            tracing::error!("removing node {} failed ({e:#}); run `repro gc`", self.name);
         }
         self.mark_removed();
     }

@@ -4,15 +4,30 @@
 
 pub mod container;
 pub mod vm;
+pub mod vm_bench;
+pub mod builder;
+
+pub use builder::{NodeBuilder, StartedNode};
 
 use crate::matrix::ResolvedPlatform;
 use crate::platform::{NodeBackend, Platform};
-use crate::scenario::NodeSettings;
 use anyhow::Result;
 use async_trait::async_trait;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+/// How a node starts, as a scenario's `[node]` table says it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// VM only: `oldest` boots the oldest installed kernel first (default: newest, as GRUB).
+    #[serde(default)]
+    pub kernel: Option<String>,
+    /// VM only: guest ports forwarded to the host.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+}
 
 /// Starts a ready node of `platform` on `backend` (building its image on
 /// first use), with the scenario's node settings.
@@ -28,9 +43,7 @@ pub async fn start(platform: Platform, backend: NodeBackend, settings: &NodeSett
     }
 }
 
-/// The label every resource the harness creates carries, so `repro gc`
-/// can find what a killed run left behind.
-pub const MANAGED_LABEL: (&str, &str) = ("org.repro.managed-by", "repro");
+pub use crate::docker::MANAGED_LABEL;
 
 /// What one command run inside a node produced.
 #[derive(Debug, Clone, Serialize)]
@@ -89,6 +102,15 @@ pub trait Node: Send + Sync {
     /// Runs a shell script (`sh -c`) inside the node as root and waits for it.
     /// A non-zero exit is not an error; failing to run it at all is.
     async fn exec(&self, script: &str) -> Result<ExecOutput>;
+
+    /// [`Node::exec`] bounded by `deadline`: past it the call returns an
+    /// error naming the deadline (the command may still be running inside).
+    async fn exec_timeout(&self, script: &str, deadline: Duration) -> Result<ExecOutput> {
+        match tokio::time::timeout(deadline, self.exec(script)).await {
+            Ok(r) => r,
+            Err(_) => anyhow::bail!("`{}` did not finish within {} s on node {}", script.trim(), deadline.as_secs(), self.name()),
+        }
+    }
 
     /// Writes `content` to `path` inside the node with the given mode.
     async fn copy_in(&self, path: &str, content: &[u8], mode: u32) -> Result<()>;

@@ -96,7 +96,7 @@ impl VmOptions {
     /// kernel is about the kernel: nothing is started after boot, so the
     /// modules docker and firewalld load stay out of the fault's way (the
     /// scenario starts them itself); otherwise dockerd is started.
-    pub fn from_settings(settings: &crate::scenario::NodeSettings) -> VmOptions {
+    pub fn from_settings(settings: &super::NodeSettings) -> VmOptions {
         let mut o = VmOptions::default();
         if let Some(k) = &settings.kernel {
             o.kernel = KernelChoice::parse(k);
@@ -145,6 +145,8 @@ pub struct VmNode {
     opts: VmOptions,
     state: Arc<Mutex<Running>>,
     detached: bool,
+    /// The `repro` whose `vm-exec` is the doctor's transport into the guest.
+    repro: PathBuf,
 }
 
 impl VmNode {
@@ -160,14 +162,14 @@ impl VmNode {
 
     /// Boots a node from an already built image.
     pub async fn start_on(platform: Platform, image: VmImage, opts: VmOptions) -> Result<VmNode> {
+        let repro = crate::config::repro_binary()?;
         let (accel, why) = accel::detect()?;
         tracing::info!("VM accelerator: {} ({why})", accel.name());
         let resolved = crate::matrix::resolve(platform)?;
         let name = format!("{}-vm-{}", resolved.label, short_id());
-        let run_root = crate::gc::vm_pid_dir();
+        let run_root = crate::config::vm_run_dir();
         sweep_orphan_run_dirs(&run_root);
         let run_dir = run_root.join(&name);
-        std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
         let mut forwards = Vec::new();
         for &p in &opts.ports {
             forwards.push((qemu::free_port()?, p));
@@ -193,10 +195,11 @@ impl VmNode {
             opts,
             state: Arc::new(Mutex::new(Running { qemu: None, release: String::new(), boots: Vec::new() })),
             detached: false,
+            repro,
         };
-        // Resolve (maybe build) the `repro vm-exec` binary now, not inside
-        // the synchronous doctor_target().
-        tokio::task::spawn_blocking(repro_binary).await?;
+        // From here on, dropping `node` removes the run dir again.
+        std::fs::create_dir_all(&node.run_dir).with_context(|| format!("creating {}", node.run_dir.display()))?;
+        qemu::own_run_dir(&node.run_dir);
         qemu::create_overlay(&node.image.disk(), &node.cfg.overlay)?;
         // Tells the image cache's pruning that this base is in use.
         std::fs::write(node.run_dir.join("base"), node.image.dir.display().to_string())?;
@@ -271,6 +274,7 @@ impl VmNode {
         let start = Instant::now();
         let proc = QemuProcess::spawn(&self.cfg, &entry)?;
         tracing::info!("VM {}: booting {} (qemu pid {})", self.name, entry.release, proc.pid());
+        crate::progress::report(crate::progress::Progress::Boot { node: self.name.clone(), what: format!("booting kernel {}", entry.release) });
         {
             let mut st = self.lock();
             st.qemu = Some(proc);
@@ -278,6 +282,7 @@ impl VmNode {
         }
         self.wait_agent(start).await?;
         let to_agent = start.elapsed();
+        crate::progress::report(crate::progress::Progress::Boot { node: self.name.clone(), what: "guest agent up; waiting for dockerd".into() });
         if !self.opts.boot_services.is_empty() {
             let units = self.opts.boot_services.join(" ");
             let o = self.exec(&format!("systemctl start {units}")).await?;
@@ -447,6 +452,7 @@ impl VmNode {
         self.kill_qemu();
         let _ = std::fs::remove_dir_all(&self.run_dir);
         let _ = std::fs::remove_file(&self.cfg.pid_file);
+        qemu::disown_run_dir(&self.run_dir);
     }
 }
 
@@ -565,9 +571,15 @@ impl Node for VmNode {
     }
 
     async fn exec(&self, script: &str) -> Result<ExecOutput> {
+        self.exec_timeout(script, self.cfg.accel.scale(EXEC_TIMEOUT)).await
+    }
+
+    /// The guest agent itself enforces `deadline` (no cap: a step's own
+    /// timeout of 300 s is honoured, not cut at [`EXEC_TIMEOUT`]).
+    async fn exec_timeout(&self, script: &str, deadline: Duration) -> Result<ExecOutput> {
         let start = Instant::now();
         let argv = vec!["/bin/sh".to_string(), "-c".to_string(), script.to_string()];
-        let o = self.agent_exec(argv, self.cfg.accel.scale(EXEC_TIMEOUT)).await?;
+        let o = self.agent_exec(argv, deadline).await?;
         Ok(ExecOutput {
             exit_code: o.exit_code,
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -680,7 +692,7 @@ impl Node for VmNode {
     }
 
     fn doctor_target(&self) -> String {
-        format!("cmd:{} vm-exec --qga {}", repro_binary().display(), self.cfg.qga_socket.display())
+        format!("cmd:{} vm-exec --qga {}", self.repro.display(), self.cfg.qga_socket.display())
     }
 
     async fn logs(&self) -> Result<String> {
@@ -700,10 +712,11 @@ impl Node for VmNode {
     fn detach(mut self: Box<Self>) -> String {
         self.detached = true;
         let pid = self.lock().qemu.as_mut().map(|q| q.pid()).unwrap_or(0);
-        // Keep the process: forget it (its pid file stays for `repro gc`).
+        // Keep the process and its run dir (its pid file stays for `repro gc`).
         if let Some(q) = self.lock().qemu.take() {
-            std::mem::forget(q);
+            q.disown();
         }
+        qemu::disown_run_dir(&self.run_dir);
         format!(
             "VM {} left running (qemu pid {pid}): `{} ` reads a script from stdin and runs it in the guest; `repro gc` kills it",
             self.name,
@@ -718,55 +731,6 @@ impl Drop for VmNode {
             self.cleanup();
         }
     }
-}
-
-/// The `repro` binary that serves `vm-exec`: `$REPRO_BIN`; under cargo
-/// (`$CARGO` set: `cargo test`, `cargo run`) this workspace's, built first so
-/// it is never stale; else the running `repro` itself or one next to the
-/// running executable. Resolved once per process.
-fn repro_binary() -> PathBuf {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(p) = std::env::var_os("REPRO_BIN") {
-            return PathBuf::from(p);
-        }
-        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("repro"));
-        if exe.file_name().is_some_and(|n| n == "repro") {
-            return exe;
-        }
-        if let Some(cargo) = std::env::var_os("CARGO")
-            && let Some(p) = build_repro_with_cargo(&cargo)
-        {
-            return p;
-        }
-        exe.ancestors()
-            .skip(1)
-            .take(2)
-            .map(|d| d.join("repro"))
-            .find(|c| c.is_file())
-            .unwrap_or_else(|| PathBuf::from("repro"))
-    })
-    .clone()
-}
-
-/// `cargo build -p harness --bin repro`; the path cargo reports.
-fn build_repro_with_cargo(cargo: &std::ffi::OsStr) -> Option<PathBuf> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "-p", "harness", "--bin", "repro", "--message-format=json"])
-        .current_dir(&workspace)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        tracing::warn!("`cargo build -p harness --bin repro` failed; the doctor cannot reach VM nodes");
-        return None;
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["target"]["name"] == "repro")
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
 }
 
 #[cfg(test)]

@@ -226,7 +226,7 @@ pub fn ensure(recipe: &Recipe, force: bool) -> Result<BuildReport> {
     let root = cache_dir();
     std::fs::create_dir_all(&root).with_context(|| format!("creating the VM image cache {}", root.display()))?;
     let dir = root.join(&key);
-    let _lock = crate::images::lock_file(&root.join(format!("{key}.lock")))?;
+    let _lock = crate::filelock::lock(&root.join(format!("{key}.lock")), crate::images::BUILD_LOCK_WAIT, "another process is building the same VM disk")?;
     if !force && let Some(image) = load(&dir)? {
         return Ok(BuildReport { image, cached: true, duration: start.elapsed() });
     }
@@ -367,11 +367,7 @@ fn run_mmdebstrap(recipe: &Recipe, s: &VmSettings, kernel_script: &Path, rootfs:
     customize.extend(s.customize.iter().cloned());
     let args = crate::images::mmdebstrap_args(recipe, &s.packages, &s.essential_hooks, &customize, rootfs)?;
     tracing::debug!("mmdebstrap {}", args.join(" "));
-    let out = Command::new("mmdebstrap")
-        .args(&args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| anyhow!("cannot run mmdebstrap ({e}): install it with `sudo ci/bootstrap`"))?;
+    let out = crate::logged::output_with_deadline(Command::new("mmdebstrap").args(&args), "mmdebstrap", crate::images::MMDEBSTRAP_DEADLINE)?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = err.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();

@@ -152,6 +152,12 @@ impl QemuProcess {
         }
     }
 
+    /// Leaves qemu running past this process (a kept node): `repro gc` kills it later.
+    pub fn disown(self) {
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != self.child.id());
+        std::mem::forget(self);
+    }
+
     /// SIGKILLs qemu (if running) and reaps it.
     pub fn kill(&mut self) {
         if self.try_exited().is_none() {
@@ -172,18 +178,57 @@ impl Drop for QemuProcess {
 /// qemu processes this process started and has not reaped yet.
 static LIVE: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
-fn register_live(pid: u32) {
+/// VM run directories (overlay, sockets, logs) this process owns.
+static RUN_DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn ensure_reaper() {
     static REAPER: std::sync::Once = std::sync::Once::new();
-    // On Ctrl-C, `repro` runs the registered reapers before exiting.
+    // On Ctrl-C the program's handler runs the registered reapers before exiting.
     REAPER.call_once(|| crate::gc::register_reaper(kill_all_live));
+}
+
+fn register_live(pid: u32) {
+    ensure_reaper();
     LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
 }
 
-/// SIGKILLs every qemu this process started (the Ctrl-C path; `Drop` reaps them normally).
+/// Records `dir` as this process's, so Ctrl-C removes it (after its qemu is dead).
+pub fn own_run_dir(dir: &Path) {
+    ensure_reaper();
+    RUN_DIRS.lock().unwrap_or_else(|e| e.into_inner()).push(dir.to_path_buf());
+}
+
+/// Forgets `dir` (removed by its node, or kept on purpose).
+pub fn disown_run_dir(dir: &Path) {
+    RUN_DIRS.lock().unwrap_or_else(|e| e.into_inner()).retain(|d| d != dir);
+}
+
+/// The Ctrl-C path (`Drop` does this normally): SIGKILLs every qemu this
+/// process started and waits until each is gone (a big guest's memory takes
+/// a moment to free; returning earlier let qemu outlive `repro`), then
+/// removes the run directories and their pid files.
 pub fn kill_all_live() {
-    for pid in LIVE.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+    let pids: Vec<u32> = LIVE.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+    for &pid in &pids {
         // SAFETY: kill(2) on a child we spawned and have not reaped, so the pid is still ours.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    for &pid in &pids {
+        while Instant::now() < until {
+            // SAFETY: waitpid(2) on our own child; WNOHANG never blocks.
+            let r = unsafe { libc::waitpid(pid as i32, std::ptr::null_mut(), libc::WNOHANG) };
+            if r != 0 {
+                break; // reaped (or not ours any more)
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    for dir in RUN_DIRS.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut pid_file = dir.into_os_string();
+        pid_file.push(".pid");
+        let _ = std::fs::remove_file(pid_file);
     }
 }
 

@@ -13,7 +13,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -306,25 +305,6 @@ fn is_timeout(e: &std::io::Error) -> bool {
 fn lock_file(socket: &Path, deadline: Instant) -> Result<File> {
     let mut name = socket.as_os_str().to_owned();
     name.push(".lock");
-    let path = PathBuf::from(name);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening the guest agent lock {}", path.display()))?;
-    loop {
-        // SAFETY: flock on a file descriptor we own; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(file);
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "another process holds the guest agent lock {} (a second `repro vm-exec` or test on the same VM?)",
-                path.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let wait = deadline.saturating_duration_since(Instant::now());
+    crate::filelock::lock(&PathBuf::from(name), wait, "a second `repro vm-exec` or test on the same VM?")
 }

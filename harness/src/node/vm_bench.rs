@@ -12,10 +12,10 @@ use std::time::Instant;
 /// Boots `boots` VM nodes one after another and returns the figures, plus
 /// a line naming the accelerator (TCG vs KVM changes every figure ~5x).
 pub async fn figures(platform: Platform, boots: usize) -> Result<(Vec<Figure>, String)> {
-    let (accel, why) = super::accel::detect()?;
+    let (accel, why) = crate::vm::accel::detect()?;
     let recipe = crate::matrix::resolve(platform)?.recipe.clone();
     let mut build = Figure::new("vm_image_build_ms");
-    let report = tokio::task::spawn_blocking(move || super::disk::ensure(&recipe, false)).await??;
+    let report = tokio::task::spawn_blocking(move || crate::vm::disk::ensure(&recipe, false)).await??;
     build.push(report.duration);
     let image = report.image;
     let mut agent = Figure::new("vm_agent_ms");

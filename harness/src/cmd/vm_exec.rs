@@ -7,7 +7,7 @@
 //! went away mid-command: the guest is shutting down or rebooting), not the
 //! script.
 
-use super::qga::Qga;
+use harness::vm::qga::Qga;
 use anyhow::{Context, Result};
 use std::io::{Read, Write};
 use std::path::Path;
