@@ -6,6 +6,10 @@
 //! session takes an exclusive `flock` on `<socket>.lock` (callers in other
 //! processes, e.g. `repro vm-exec` run by netdoctor, queue behind it) and
 //! resynchronises with `guest-sync-delimited` before its first command.
+//!
+//! Not the `qapi` crate: its typed QGA commands (generated from one qemu
+//! schema) are the easy part; the lock across processes, the resync and a
+//! deadline on every call, which this module is about, are not in it.
 
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
