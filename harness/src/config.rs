@@ -60,35 +60,31 @@ fn sibling(name: &str) -> Option<PathBuf> {
     exe.ancestors().skip(1).take(2).map(|d| d.join(name)).find(|c| c.is_file())
 }
 
-/// The `netdoctor` to test: `$REPRO_DOCTOR`, else the one next to the
-/// running executable.
-pub fn doctor_binary() -> Result<PathBuf> {
-    if let Some(p) = env_path("REPRO_DOCTOR") {
+/// A binary: `$var` if set, else `name` next to the running executable.
+fn binary(var: &str, name: &str, build: &str) -> Result<PathBuf> {
+    if let Some(p) = env_path(var) {
         return Ok(p);
     }
-    match sibling("netdoctor") {
+    match sibling(name) {
         Some(p) => Ok(p),
         None => bail!(
-            "no netdoctor next to {}: run `cargo build -p doctor` (`cargo test` at the workspace root builds it), set REPRO_DOCTOR, or pass --doctor PATH",
+            "no {name} next to {}: run `{build}` (`cargo test` at the workspace root builds it) or set {var}",
             std::env::current_exe().map(|e| e.display().to_string()).unwrap_or_default()
         ),
     }
+}
+
+/// The `netdoctor` to test: `$REPRO_DOCTOR`, else the one next to the
+/// running executable.
+pub fn doctor_binary() -> Result<PathBuf> {
+    binary("REPRO_DOCTOR", "netdoctor", "cargo build -p doctor")
 }
 
 /// The `repro` that serves `vm-exec` (the doctor's transport into a VM):
 /// `$REPRO_BIN`, else the running `repro` or the one next to the running
 /// executable.
 pub fn repro_binary() -> Result<PathBuf> {
-    if let Some(p) = env_path("REPRO_BIN") {
-        return Ok(p);
-    }
-    match sibling("repro") {
-        Some(p) => Ok(p),
-        None => bail!(
-            "no repro binary next to {}: run `cargo build -p harness --bin repro` (`cargo test` at the workspace root builds it) or set REPRO_BIN",
-            std::env::current_exe().map(|e| e.display().to_string()).unwrap_or_default()
-        ),
-    }
+    binary("REPRO_BIN", "repro", "cargo build -p harness --bin repro")
 }
 
 #[cfg(test)]

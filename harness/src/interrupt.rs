@@ -14,6 +14,17 @@ pub fn set_interactive(on: bool) {
     INTERACTIVE.store(on, Ordering::SeqCst);
 }
 
+/// Set when a signal arrived: the cleanup is under way or done, and the
+/// program's handler is about to exit.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// True once SIGINT/SIGTERM arrived. A program whose work fails because
+/// the cleanup removed its node should not exit first (its own exit code
+/// would win and the cleanup could be cut short): it waits for the handler.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// What a signal did, for the program's handler.
 #[derive(Debug)]
 pub struct Interrupted {
@@ -53,6 +64,7 @@ pub fn watch(then: fn(Interrupted)) -> anyhow::Result<()> {
                             _ = term.recv() => break 143,
                         }
                     };
+                    INTERRUPTED.store(true, Ordering::SeqCst);
                     let cleanup = crate::gc::remove_live_blocking().map_err(|e| format!("{e:#}"));
                     then(Interrupted { code, cleanup });
                 });

@@ -73,6 +73,11 @@ fn main() -> ExitCode {
         cmd::signals::install();
         dispatch(cli.command).await
     });
+    // Interrupted: the signal thread is removing this run's nodes and then
+    // exits with 130/143; what failed meanwhile is the cleanup's doing.
+    while harness::interrupt::interrupted() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

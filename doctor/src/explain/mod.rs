@@ -123,7 +123,7 @@ pub fn facts(text: &str) -> Vec<Line> {
 }
 
 fn rank(code: &str) -> usize {
-    codes::EXPLAIN.iter().position(|c| *c == code).unwrap_or(usize::MAX)
+    codes::explain_codes().position(|c| c == code).unwrap_or(usize::MAX)
 }
 /// Checks that would confirm a cause on the host.
 fn confirm(code: &str) -> Vec<String> {
