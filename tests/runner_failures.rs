@@ -11,6 +11,7 @@ use std::path::Path;
 const TOOTHLESS: &str = r#"
 summary = "a fault that does nothing: the symptom stage must catch it"
 source = "tests/runner_failures.rs"
+truth = "the publish is meant to fail after the fault; here it does not"
 platforms = ["debian12"]
 backends = ["container"]
 fault = [{ run = "true" }]
@@ -40,7 +41,7 @@ async fn a_fault_that_did_not_bite_fails_in_the_symptom_stage_and_leaves_nothing
 
     assert_eq!(err.stage, Some(Stage::Symptom), "{err}");
     let step = err.step.as_deref().unwrap_or_default();
-    assert!(step.starts_with("step 1 (line 7): docker run"), "{step}");
+    assert!(step.starts_with("step 1 (line 8): docker run"), "{step}");
     assert!(err.message.contains("expected failure but got exit 0"), "{}", err.message);
     assert!(err.transcript_tail.contains("docker run -d"), "{}", err.transcript_tail);
     let transcript = std::fs::read_to_string(err.transcript_path.as_ref().expect("a transcript file")).unwrap();

@@ -216,6 +216,9 @@ fn snapshot(o: &Outcome) {
     };
     let node = format!("{} {}", o.platform, o.backend);
     let parts = [
+        // A negative control has no fault: its truth is established while
+        // preparing the node, and that is what the report shows first.
+        ("truth", if o.stage(Stage::Fault).is_none() { steps(&[Stage::Prepare]) } else { Steps { steps: Vec::new() } }),
         ("symptom", steps(&[Stage::Fault, Stage::Symptom])),
         ("diagnosis", steps(&[Stage::Diagnose])),
         ("plan", steps(&[Stage::Remediate])),

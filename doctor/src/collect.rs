@@ -145,6 +145,7 @@ pub fn parse_probe(text: &str, target: &str) -> Result<Facts, CollectError> {
     f.docker = p.docker();
     f.sysctl = p.sysctl();
     f.listening_tcp_ports = p.listening();
+    f.ruleset_services = p.ruleset_services();
     f.notes = p.notes;
     Ok(f)
 }
@@ -382,10 +383,36 @@ impl Parser {
                 "ActiveEnterTimestampMonotonic" => {
                     u.active_enter_monotonic_us = v.and_then(|s| s.parse().ok())
                 }
+                "InactiveEnterTimestampMonotonic" => {
+                    u.inactive_enter_monotonic_us = v.and_then(|s| s.parse().ok())
+                }
                 _ => {}
             }
         }
         Some(u)
+    }
+
+    /// `systemctl show A B C -p Id …`: one block per unit, blank-line separated.
+    fn ruleset_services(&mut self) -> Vec<NamedUnit> {
+        let Some(lines) = self.ok_quiet("units.firewalls") else { return Vec::new() };
+        let mut out = Vec::new();
+        for block in lines.split(|l| l.trim().is_empty()) {
+            let mut n = NamedUnit::default();
+            for l in block {
+                let Some((k, v)) = l.split_once('=') else { continue };
+                match k {
+                    "Id" => n.id = v.to_string(),
+                    "LoadState" => n.unit.load_state = Some(v.to_string()),
+                    "ActiveState" => n.unit.active_state = Some(v.to_string()),
+                    "ActiveEnterTimestampMonotonic" => n.unit.active_enter_monotonic_us = v.parse().ok(),
+                    _ => {}
+                }
+            }
+            if !n.id.is_empty() && n.unit.is_installed() {
+                out.push(n);
+            }
+        }
+        out
     }
 
     fn firewalld(&mut self, ipt: &Iptables) -> Firewalld {
@@ -448,11 +475,23 @@ impl Parser {
         d.cli_installed = self.docker_cli_installed();
         d.firewall_backend = self.docker_firewall_backend();
         d.daemon_json = self.ok_quiet("docker.daemon-json").map(|l| l.join("\n"));
+        d.argv = self.ok_quiet("docker.argv").filter(|a| !a.is_empty());
+        if let Some(a) = d.argv.as_deref() {
+            d.userland_proxy = bool_flag(a, "--userland-proxy");
+        }
+        if let Some(flag) = d.argv.as_deref().and_then(iptables_flag_off) {
+            d.manages_iptables = false;
+            d.iptables_off_by = Some(format!("dockerd's argv ({flag})"));
+        }
         if let Some(j) = &d.daemon_json {
             match serde_json::from_str::<serde_json::Value>(j) {
                 Ok(v) => {
                     if v.get("iptables").and_then(|b| b.as_bool()) == Some(false) {
                         d.manages_iptables = false;
+                        d.iptables_off_by.get_or_insert_with(|| "/etc/docker/daemon.json (\"iptables\": false)".into());
+                    }
+                    if d.userland_proxy.is_none() {
+                        d.userland_proxy = v.get("userland-proxy").and_then(|b| b.as_bool());
                     }
                     if d.live_restore.is_none() {
                         d.live_restore = v.get("live-restore").and_then(|b| b.as_bool());
@@ -629,8 +668,14 @@ pub fn parse_iptables_save(lines: &[String], tool: &str) -> Result<RuleSet, (usi
             table = Some(t.to_string());
         } else if let Some(c) = l.strip_prefix(':') {
             let t = table.as_ref().ok_or((n, format!("chain line {l:?} outside a table")))?;
-            let name = c.split_whitespace().next().unwrap_or("").to_string();
-            r.tables.get_mut(t).expect("table exists").chains.push(name);
+            let mut w = c.split_whitespace();
+            let name = w.next().unwrap_or("").to_string();
+            let table = r.tables.get_mut(t).expect("table exists");
+            // Built-in chains have a policy (`:INPUT ACCEPT [0:0]`); user chains `-`.
+            if let Some(policy) = w.next().filter(|p| *p != "-") {
+                table.policies.insert(name.clone(), policy.to_string());
+            }
+            table.chains.push(name);
         } else if l.starts_with("-A ") || l.starts_with("-I ") {
             let t = table.as_ref().ok_or((n, format!("rule line {l:?} outside a table")))?;
             r.tables.get_mut(t).expect("table exists").rules.push(l.to_string());
@@ -745,9 +790,30 @@ fn parse_firewall_backend(text: &str) -> Option<DockerFirewallBackend> {
 }
 
 /// One `docker inspect` line: `id|/name|status|ports|bindings|networks`.
+/// A boolean flag of dockerd's argv: `--x`, `--x=true|false`, `--x true|false`.
+fn bool_flag(argv: &[String], flag: &str) -> Option<bool> {
+    argv.iter().enumerate().find_map(|(i, a)| {
+        if a == flag {
+            return Some(argv.get(i + 1).map(|v| v != "false").unwrap_or(true));
+        }
+        a.strip_prefix(flag)?.strip_prefix('=').map(|v| v != "false")
+    })
+}
+
+/// `--iptables=false` / `--iptables false` in dockerd's argv, as written.
+fn iptables_flag_off(argv: &[String]) -> Option<String> {
+    argv.iter().enumerate().find_map(|(i, a)| match a.as_str() {
+        "--iptables=false" => Some(a.clone()),
+        "--iptables" if argv.get(i + 1).is_some_and(|v| v == "false") => Some("--iptables false".into()),
+        _ => None,
+    })
+}
+
+/// One `docker inspect` line: id|name|status|ports|bindings|networks[|network mode]
+/// (the mode field is newer; older probe outputs have six).
 fn parse_container(l: &str) -> Option<Container> {
     let w: Vec<&str> = l.split('|').collect();
-    if w.len() != 6 {
+    if w.len() != 6 && w.len() != 7 {
         return None;
     }
     let mut ports = parse_ports(w[3]);
@@ -759,6 +825,7 @@ fn parse_container(l: &str) -> Option<Container> {
         name: w[1].trim_start_matches('/').to_string(),
         ports,
         addresses: w[5].split_whitespace().map(String::from).collect(),
+        network_mode: w.get(6).map(|m| m.trim().to_string()).filter(|m| !m.is_empty()),
     })
 }
 

@@ -30,6 +30,10 @@ pub struct Facts {
     /// TCP ports something listens on (from `ss -Htln`); `None` when ss is missing.
     #[serde(default)]
     pub listening_tcp_ports: Option<Vec<u16>>,
+    /// Other services that load a whole ruleset (nftables, netfilter-persistent,
+    /// iptables, ufw), as installed on the host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ruleset_services: Vec<NamedUnit>,
     /// Notes about probe sections that could not be read, for the report.
     #[serde(default)]
     pub notes: Vec<String>,
@@ -143,6 +147,9 @@ pub struct Table {
     pub chains: Vec<String>,
     /// Rule lines exactly as saved (`-A CHAIN ...`).
     pub rules: Vec<String>,
+    /// Built-in chains' policies (`INPUT` -> `ACCEPT`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policies: BTreeMap<String, String>,
 }
 
 /// One backend's rules, parsed from its iptables-save.
@@ -191,6 +198,15 @@ pub struct Iptables {
     pub nft_tables: Option<Vec<String>>,
 }
 
+/// A unit and its state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NamedUnit {
+    /// e.g. `nftables.service`.
+    pub id: String,
+    /// Its state.
+    pub unit: Unit,
+}
+
 /// A systemd unit's state from `systemctl show`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Unit {
@@ -204,6 +220,9 @@ pub struct Unit {
     pub result: Option<String>,
     /// When the unit last became active, µs of CLOCK_MONOTONIC (0 = never).
     pub active_enter_monotonic_us: Option<u64>,
+    /// When the unit last became inactive (stopped), µs of CLOCK_MONOTONIC (0 = never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_enter_monotonic_us: Option<u64>,
     /// Unit file state (`enabled`, `disabled`).
     pub unit_file_state: Option<String>,
 }
@@ -262,6 +281,18 @@ pub struct Container {
     pub ports: Vec<PublishedPort>,
     /// Addresses per network (`bridge=172.17.0.2`).
     pub addresses: Vec<String>,
+    /// `HostConfig.NetworkMode`: `default`/`bridge` or a network name
+    /// (publishes need DNAT rules), `host`, `none`, `container:ID` (they do not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+}
+
+impl Container {
+    /// Whether its publishes are Docker's DNAT rules' business: not for
+    /// `host` (it uses the node's ports), `none` or `container:…` networking.
+    pub fn publishes_through_nat(&self) -> bool {
+        !matches!(self.network_mode.as_deref(), Some(m) if m == "host" || m == "none" || m.starts_with("container:"))
+    }
 }
 
 /// dockerd.
@@ -277,8 +308,19 @@ pub struct Docker {
     pub containers_running: Option<u32>,
     /// /etc/docker/daemon.json as text.
     pub daemon_json: Option<String>,
-    /// Whether Docker manages iptables (`"iptables": false` in daemon.json turns it off).
+    /// Whether Docker manages iptables (`"iptables": false` in daemon.json
+    /// or `--iptables=false` in dockerd's argv turns it off).
     pub manages_iptables: bool,
+    /// Where `iptables: false` came from, when it is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iptables_off_by: Option<String>,
+    /// `userland-proxy` from daemon.json or dockerd's argv; `None` = the
+    /// default (on): docker-proxy serves published ports from the host side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userland_proxy: Option<bool>,
+    /// The running dockerd's argv (flags from the unit, drop-ins, DOCKER_OPTS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
     /// Whether the `docker` command exists (on Debian 13 it is the separate
     /// `docker-cli` package: dockerd can run without it, and then containers
     /// cannot be listed). `None` when not known (older facts).

@@ -80,7 +80,6 @@ pub mod codes {
     pub const DOCKER_DAEMON_FAILED: &str = "docker-daemon-failed";
     /// Docker's chains or rules were removed by something other than
     /// firewalld (iptables-restore, `flush ruleset`, ufw, a manual flush).
-    /// `explain` only, for now.
     pub const DOCKER_CHAINS_FLUSHED: &str = "docker-chains-flushed";
     /// A Docker bridge is bound to another firewalld zone (`ZONE_CONFLICT`).
     /// `explain` only, for now.
@@ -90,6 +89,7 @@ pub mod codes {
     /// Every code a rule can emit.
     pub const ALL: &[&str] = &[
         FIREWALLD_FLUSHED_CHAINS,
+        DOCKER_CHAINS_FLUSHED,
         FIREWALLD_STARTED_AFTER_DOCKER,
         IPTABLES_BACKEND_MISMATCH,
         STALE_KERNEL,
@@ -101,7 +101,7 @@ pub mod codes {
         DOCKER_DAEMON_FAILED,
     ];
     /// Codes only `explain` names (no `check` rule reads them yet).
-    pub const EXPLAIN_ONLY: &[&str] = &[DOCKER_CHAINS_FLUSHED, FIREWALLD_ZONE_CONFLICT];
+    pub const EXPLAIN_ONLY: &[&str] = &[FIREWALLD_ZONE_CONFLICT];
     /// Every code `explain` can name, in the order ties are broken.
     pub fn explain_codes() -> impl Iterator<Item = &'static str> {
         ALL.iter().chain(EXPLAIN_ONLY).copied()

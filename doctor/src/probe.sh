@@ -154,6 +154,15 @@ f_fwconf() {
 
 f_daemonjson() { cat /etc/docker/daemon.json; }
 
+# The running dockerd's own argv (flags from the unit, drop-ins and
+# /etc/default/docker's DOCKER_OPTS, expanded): with daemon.json, the
+# daemon's effective settings. `systemctl show --value` is too new for CentOS 7.
+f_dockerd_argv() {
+    pid=$(systemctl show -p MainPID docker.service 2>/dev/null | cut -d= -f2)
+    [ -n "$pid" ] && [ "$pid" != 0 ] && [ -r "/proc/$pid/cmdline" ] || return 1
+    tr '\0' '\n' <"/proc/$pid/cmdline"
+}
+
 # Start markers and firewalld messages of dockerd over the whole boot: they
 # tell whether dockerd connected to firewalld, however long the journal is.
 f_journal_markers() {
@@ -175,7 +184,7 @@ f_containers() {
     ids=$(printf '%s\n' "$all" | grep '|running|' | cut -d'|' -f1)
     [ -n "$ids" ] || return 0
     # shellcheck disable=SC2086
-    $ND_TO docker inspect --format '{{.Id}}|{{.Name}}|{{.State.Status}}|{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $p, $b := .HostConfig.PortBindings}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $n, $c := .NetworkSettings.Networks}}{{$n}}={{$c.IPAddress}} {{end}}' $ids
+    $ND_TO docker inspect --format '{{.Id}}|{{.Name}}|{{.State.Status}}|{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $p, $b := .HostConfig.PortBindings}}{{range $b}}{{$p}}={{.HostIp}}:{{.HostPort}} {{end}}{{end}}|{{range $n, $c := .NetworkSettings.Networks}}{{$n}}={{$c.IPAddress}} {{end}}|{{.HostConfig.NetworkMode}}' $ids
 }
 
 fw_dbus() {
@@ -227,8 +236,11 @@ nd iptables.version iptables -V
 ndf iptables.proc-names f_procnames
 ndf firewalld.conf f_fwconf
 ndf docker.daemon-json f_daemonjson
-nd unit.docker systemctl show docker.service -p LoadState -p ActiveState -p SubState -p Result -p ActiveEnterTimestampMonotonic -p ExecMainStartTimestampMonotonic -p MainPID -p UnitFileState
-nd unit.firewalld systemctl show firewalld.service -p LoadState -p ActiveState -p SubState -p Result -p ActiveEnterTimestampMonotonic -p ExecMainStartTimestampMonotonic -p MainPID -p UnitFileState
+ndf docker.argv f_dockerd_argv
+nd unit.docker systemctl show docker.service -p LoadState -p ActiveState -p SubState -p Result -p ActiveEnterTimestampMonotonic -p InactiveEnterTimestampMonotonic -p ExecMainStartTimestampMonotonic -p MainPID -p UnitFileState
+nd unit.firewalld systemctl show firewalld.service -p LoadState -p ActiveState -p SubState -p Result -p ActiveEnterTimestampMonotonic -p InactiveEnterTimestampMonotonic -p ExecMainStartTimestampMonotonic -p MainPID -p UnitFileState
+# Other services that load a whole ruleset (and so remove Docker's rules).
+nd units.firewalls systemctl show nftables.service netfilter-persistent.service iptables.service ufw.service -p Id -p LoadState -p ActiveState -p ActiveEnterTimestampMonotonic
 
 # iptables rules per backend: the split binaries when present (Debian,
 # RHEL 8+), else plain iptables-save (CentOS 7: legacy only, 1.4.21).

@@ -50,6 +50,15 @@ const CASES: &[(&str, &[(&str, Severity)])] = &[
     ("debian13-docker28-firewalld-flushed-published", &[("firewalld-flushed-chains", I), ("published-port-without-rule", I)]),
     ("debian13-docker28-port-already-allocated", &[("port-already-allocated", W)]),
     ("debian13-docker28-no-cli", &[]),
+    // Host states of issue 12, captured from the scenarios' nodes.
+    // The port still answers through docker-proxy (firewalld off, INPUT open): a warning.
+    ("debian12-docker-chains-flushed-by-hand", &[("docker-chains-flushed", I), ("published-port-without-rule", W)]),
+    ("debian13-docker28-docker-chains-flushed-by-hand", &[("docker-chains-flushed", I), ("published-port-without-rule", W)]),
+    ("debian12-iptables-false-by-flag", &[]),
+    ("debian12-published-on-host-network", &[]),
+    ("debian12-firewalld-stopped-after-docker", &[("firewalld-flushed-chains", I)]),
+    ("debian13-firewalld-stopped-after-docker", &[("firewalld-flushed-chains", I)]),
+    ("debian12-dnat-rules-lost-chains-kept", &[("published-port-without-rule", I)]),
 ];
 
 #[test]

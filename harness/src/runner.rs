@@ -432,7 +432,8 @@ impl Ctx<'_> {
                     let mut expected = expected.clone();
                     expected.sort();
                     if codes != expected {
-                        return Ok((false, format!("the doctor found {codes:?}, the scenario expects {expected:?}\n{output}")));
+                        // Last, so the failure message's output tail ends with it.
+                        return Ok((false, format!("{output}\nthe doctor found {codes:?}, the scenario expects {expected:?}")));
                     }
                 }
                 Ok((true, output))

@@ -165,11 +165,12 @@ impl Step {
 }
 
 impl Step {
-    /// True when the step asserts something beyond "it ran".
-    pub fn asserts_breakage(&self) -> bool {
-        self.expect == Expect::Failure
-            || !self.contains.is_empty()
-            || matches!(&self.action, Action::Doctor(DoctorCall::Check { expect_findings: Some(f) }) if !f.is_empty())
+    /// True when the step establishes the truth on the node without the
+    /// doctor: a port answering or refused from outside, a publish working
+    /// or failing, a command's outcome or output asserted.
+    pub fn is_oracle(&self) -> bool {
+        !matches!(self.action, Action::Doctor(_))
+            && (matches!(self.action, Action::ProbePort(_) | Action::Publish { .. }) || self.expect == Expect::Failure || !self.contains.is_empty())
     }
 }
 
@@ -185,6 +186,8 @@ pub struct Scenario {
     pub path: PathBuf,
     /// One line saying what happens.
     pub summary: String,
+    /// What its oracles (not the doctor) assert on the node, in one line.
+    pub truth: String,
     /// Where the incident comes from (seed, ticket, upstream issue).
     pub source: String,
     /// Platforms it runs on.
@@ -231,6 +234,8 @@ impl std::error::Error for ScenarioError {}
 #[serde(deny_unknown_fields)]
 struct RawScenario {
     summary: String,
+    /// What the oracles assert, for the README's table.
+    truth: String,
     source: String,
     platforms: Vec<Spanned<String>>,
     backends: Vec<Spanned<String>>,
@@ -340,7 +345,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         // the file and line are ours.
         let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
         let field = backticked(&msg).unwrap_or_else(|| "-".into());
-        err(line, &field, format!("{msg}; see scenarios/README.md for the format"))
+        err(line, &field, format!("{msg}; the format is in README.md, section *Scenario file format*"))
     })?;
 
     let name = path
@@ -451,28 +456,44 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         ));
     }
 
-    // The symptom stage is what proves the fault bit; without it a scenario
-    // could "pass" on a node that was never broken.
+    // Truth first: what really happens on the node is asserted by oracles
+    // that are not the doctor, before its verdict (the symptom stage, or
+    // prepare for a scenario without a fault) and again after its cure (the
+    // verify stage), on every platform. A scenario that would pass with a
+    // lying doctor is a defect.
     let has_fault = stages.iter().any(|(s, _)| *s == Stage::Fault);
-    let symptom_asserts = |p: Platform| {
-        stages
-            .iter()
-            .any(|(s, steps)| *s == Stage::Symptom && steps.iter().any(|st| st.runs_on(p) && st.asserts_breakage()))
+    let has_cure = stages.iter().any(|(s, _)| *s == Stage::Remediate);
+    let oracle_in = |stage: Stage, p: Platform| {
+        stages.iter().any(|(s, steps)| *s == stage && steps.iter().any(|st| st.runs_on(p) && st.is_oracle()))
     };
-    if has_fault && !platforms.iter().all(|p| symptom_asserts(*p)) {
+    let before = if has_fault { Stage::Symptom } else { Stage::Prepare };
+    let missing = |stage: Stage| platforms.iter().copied().find(|p| !oracle_in(stage, *p));
+    if let Some(p) = missing(before) {
         return Err(err(
             None,
-            "symptom",
-            "a scenario with a fault needs a symptom step that asserts the breakage \
-             (`expect = \"failure\"`, `contains = ...` or a doctor check with expect_findings)"
-                .into(),
+            before.name(),
+            format!(
+                "on {p} the {before} stage has no truth oracle: add a step that is not the doctor and asserts what happens \
+                 (`probe_port`, `publish`, or a `run` with `expect = \"failure\"` or `contains = ...`)"
+            ),
         ));
+    }
+    if has_cure && let Some(p) = missing(Stage::Verify) {
+        return Err(err(
+            None,
+            "verify",
+            format!("on {p} nothing but the doctor judges the cure: add a `probe_port`, `publish` or asserted `run` to verify"),
+        ));
+    }
+    if raw.truth.trim().is_empty() {
+        return Err(err(None, "truth", "say in one line what the scenario's oracles assert on the node (`truth = \"...\"`)".into()));
     }
 
     Ok(Scenario {
         name,
         path: path.to_path_buf(),
         summary: raw.summary,
+        truth: raw.truth,
         source: raw.source,
         platforms,
         backends,
@@ -651,7 +672,7 @@ mod tests {
         parse(Path::new("scenarios/example.toml"), text)
     }
 
-    const HEAD: &str = "summary = \"s\"\nsource = \"seed\"\nplatforms = [\"debian12\"]\nbackends = [\"container\"]\n";
+    const HEAD: &str = "summary = \"s\"\nsource = \"seed\"\ntruth = \"t\"\nplatforms = [\"debian12\"]\nbackends = [\"container\"]\n";
 
     #[test]
     fn parses_typed_steps_in_stage_order() {
@@ -665,7 +686,7 @@ mod tests {
         assert_eq!(order, vec![Stage::Fault, Stage::Symptom, Stage::Verify]);
         let fault = &s.stages[0].1;
         assert_eq!(fault[0].action, Action::Unit(UnitVerb::Stop, "firewalld".into()));
-        assert_eq!(fault[0].line, 7);
+        assert_eq!(fault[0].line, 8);
         assert_eq!(fault[1].action, Action::Publish { port: 8893, name: "web8893".into() });
         let symptom = &s.stages[1].1[0];
         assert_eq!(symptom.expect, Expect::Failure);
@@ -675,16 +696,16 @@ mod tests {
     #[test]
     fn unknown_action_names_file_line_and_field() {
         let e = parse_str(&format!("{HEAD}prepare = [\n  {{ start = \"docker\" }},\n  {{ restrat = \"docker\" }},\n]\n")).unwrap_err();
-        assert_eq!(e.line, Some(7));
+        assert_eq!(e.line, Some(8));
         assert_eq!(e.field, "prepare[2]");
-        assert!(e.to_string().starts_with("scenarios/example.toml:7: `prepare[2]`: a step needs one action"), "{e}");
+        assert!(e.to_string().starts_with("scenarios/example.toml:8: `prepare[2]`: a step needs one action"), "{e}");
     }
 
     #[test]
     fn unknown_modifier_is_rejected() {
         let e = parse_str(&format!("{HEAD}prepare = [{{ start = \"docker\", expcet = \"failure\" }}]\n")).unwrap_err();
         assert_eq!(e.field, "prepare[1].expcet");
-        assert_eq!(e.line, Some(5));
+        assert_eq!(e.line, Some(6));
     }
 
     #[test]
@@ -702,19 +723,19 @@ mod tests {
     fn unknown_top_level_field_and_platform() {
         let e = parse_str(&format!("{HEAD}colour = 1\n")).unwrap_err();
         assert_eq!(e.field, "colour");
-        assert_eq!(e.line, Some(5));
-        let e = parse_str("summary = \"s\"\nsource = \"x\"\nplatforms = [\"debian14\"]\nbackends = [\"container\"]\n").unwrap_err();
-        assert_eq!((e.field.as_str(), e.line), ("platforms", Some(3)));
+        assert_eq!(e.line, Some(6));
+        let e = parse_str("summary = \"s\"\nsource = \"x\"\ntruth = \"t\"\nplatforms = [\"debian14\"]\nbackends = [\"container\"]\n").unwrap_err();
+        assert_eq!((e.field.as_str(), e.line), ("platforms", Some(4)));
     }
 
     #[test]
     fn steps_can_be_limited_to_platforms_of_the_scenario() {
-        let head = "summary = \"s\"\nsource = \"x\"\nplatforms = [\"debian12\", \"debian13\"]\nbackends = [\"container\"]\n";
+        let head = "summary = \"s\"\nsource = \"x\"\ntruth = \"t\"\nplatforms = [\"debian12\", \"debian13\"]\nbackends = [\"container\"]\nprepare = [{ probe_port = 80 }]\n";
         let s = parse_str(&format!("{head}verify = [{{ probe_port = 80, on = \"debian13\" }}]\n")).unwrap();
-        let step = &s.stages[0].1[0];
+        let step = &s.stages[1].1[0];
         assert!(step.runs_on(Platform::Debian13) && !step.runs_on(Platform::Debian12));
         let e = parse_str(&format!("{head}verify = [{{ probe_port = 80, on = [\"centos7\"] }}]\n")).unwrap_err();
-        assert_eq!((e.field.as_str(), e.line), ("verify[1].on", Some(5)));
+        assert_eq!((e.field.as_str(), e.line), ("verify[1].on", Some(7)));
         // Every platform needs its own asserting symptom.
         let e = parse_str(&format!(
             "{head}fault = [{{ stop = \"docker\" }}]\nsymptom = [{{ run = \"x\", expect = \"failure\", on = \"debian12\" }}]\n"
@@ -725,18 +746,43 @@ mod tests {
 
     #[test]
     fn excluded_pairs_do_not_run() {
-        let head = "summary = \"s\"\nsource = \"x\"\nplatforms = [\"debian12\", \"centos7\"]\nbackends = [\"container\", \"vm\"]\n";
+        let head = "summary = \"s\"\nsource = \"x\"\ntruth = \"t\"\nplatforms = [\"debian12\", \"centos7\"]\nbackends = [\"container\", \"vm\"]\nprepare = [{ probe_port = 80 }]\n";
         let s = parse_str(&format!("{head}exclude = [\"centos7/vm\"]\n")).unwrap();
         assert_eq!(s.runs().len(), 3);
         assert!(!s.runs().contains(&(Platform::Centos7, NodeBackend::Vm)));
         let e = parse_str(&format!("{head}exclude = [\"debian13/vm\"]\n")).unwrap_err();
-        assert_eq!((e.field.as_str(), e.line), ("exclude", Some(5)));
+        assert_eq!((e.field.as_str(), e.line), ("exclude", Some(7)));
     }
 
     #[test]
     fn a_fault_without_an_asserting_symptom_is_rejected() {
         let e = parse_str(&format!("{HEAD}fault = [{{ stop = \"docker\" }}]\nsymptom = [{{ run = \"true\" }}]\n")).unwrap_err();
         assert_eq!(e.field, "symptom");
+    }
+
+    #[test]
+    fn truth_comes_from_oracles_that_are_not_the_doctor() {
+        // A symptom judged by the doctor alone is no truth.
+        let e = parse_str(&format!(
+            "{HEAD}fault = [{{ stop = \"docker\" }}]\nsymptom = [{{ doctor = \"check\", expect_findings = [\"stale-kernel\"] }}]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "symptom");
+        assert!(e.message.contains("no truth oracle"), "{e}");
+        // A cure judged by the doctor alone either.
+        let e = parse_str(&format!(
+            "{HEAD}fault = [{{ stop = \"docker\" }}]\nsymptom = [{{ probe_port = 80, expect = \"failure\" }}]\nremediate = [{{ doctor = \"fix\" }}]\nverify = [{{ doctor = \"check\", expect_findings = [] }}]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "verify");
+        // A negative control states its truth while preparing.
+        let e = parse_str(&format!("{HEAD}diagnose = [{{ doctor = \"check\", expect_findings = [] }}]\n")).unwrap_err();
+        assert_eq!(e.field, "prepare");
+        let ok = parse_str(&format!("{HEAD}prepare = [{{ publish = 8893 }}, {{ probe_port = 8893 }}]\ndiagnose = [{{ doctor = \"check\", expect_findings = [] }}]\n"));
+        assert!(ok.is_ok(), "{ok:?}");
+        // And says what it asserts.
+        let e = parse_str(&format!("{}prepare = [{{ probe_port = 80 }}]\n", HEAD.replace("truth = \"t\"", "truth = \" \""))).unwrap_err();
+        assert_eq!(e.field, "truth");
     }
 
     #[test]

@@ -125,7 +125,8 @@ fn forward_jumps_line(f: &Facts, cur: Backend) -> Option<String> {
     })
 }
 
-/// firewalld-flushed-chains: dockerd runs but its chains are gone.
+/// firewalld-flushed-chains (or docker-chains-flushed when firewalld did
+/// not do it): dockerd runs but its chains are gone.
 pub fn flushed_chains(f: &Facts) -> Option<Finding> {
     if !flushed(f) {
         return None;
@@ -151,22 +152,88 @@ pub fn flushed_chains(f: &Facts) -> Option<Finding> {
             ev.push(format!("docker journal: {}", l.trim()));
         }
     }
-    let mut plan = vec![restart_docker_step(
-        f,
-        "dockerd recreates its chains and every running container's DNAT rules at start, and, with firewalld already running, subscribes to firewalld's reloads",
-    )];
+    let flusher = who_flushed(f);
+    let why = if f.firewalld.is_running() {
+        "dockerd recreates its chains and every running container's DNAT rules at start, and, with firewalld already running, subscribes to firewalld's reloads"
+    } else {
+        "dockerd recreates its chains and every running container's DNAT rules at start"
+    };
+    let mut plan = vec![restart_docker_step(f, why)];
     if elsewhere.is_some() {
         // dockerd's restart rebuilds its chains in `cur`; the admin's
         // DOCKER-USER rules of the stale copy move there first.
         plan.extend(super::backend::stale_backend_steps(&f.iptables, cur.other(), cur));
     }
-    Some(Finding {
-        code: codes::FIREWALLD_FLUSHED_CHAINS.into(),
-        severity: Severity::Incident,
-        title: "Docker's iptables chains were flushed (firewalld started or reloaded after dockerd): `docker run -p` fails with `No chain/target/match by that name`".into(),
-        evidence: ev,
-        plan,
-    })
+    // Who removed them: a code names the cause the evidence supports.
+    let (code, title) = match flusher {
+        Flusher::Firewalld => (
+            codes::FIREWALLD_FLUSHED_CHAINS,
+            "Docker's iptables chains were flushed (firewalld started or reloaded after dockerd): `docker run -p` fails with `No chain/target/match by that name`".to_string(),
+        ),
+        Flusher::FirewalldStopped(line) => {
+            ev.push(line);
+            (
+                codes::FIREWALLD_FLUSHED_CHAINS,
+                "Docker's iptables chains were flushed (firewalld was stopped after dockerd started; its stop clears the tables): `docker run -p` fails with `No chain/target/match by that name`".to_string(),
+            )
+        }
+        Flusher::Other(lines) => {
+            ev.extend(lines);
+            (
+                codes::DOCKER_CHAINS_FLUSHED,
+                "Docker's iptables chains are gone and firewalld did not remove them (not running since before dockerd started): another tool or a person flushed the ruleset; `docker run -p` fails with `No chain/target/match by that name`".to_string(),
+            )
+        }
+    };
+    Some(Finding { code: code.into(), severity: Severity::Incident, title, evidence: ev, plan })
+}
+
+/// Who removed Docker's chains, as far as the facts show.
+enum Flusher {
+    /// firewalld runs: its start or reload did (the classic incident A).
+    Firewalld,
+    /// firewalld is down, but it stopped after dockerd started: its stop did.
+    FirewalldStopped(String),
+    /// Not firewalld: what the facts say about the other candidates.
+    Other(Vec<String>),
+}
+
+fn who_flushed(f: &Facts) -> Flusher {
+    let fw = f.firewalld.unit.as_ref();
+    if f.firewalld.is_running() || fw.is_none() {
+        // Running, or unknown (no systemctl): the classic cause stays the guess.
+        return Flusher::Firewalld;
+    }
+    let dk = f.docker.unit.as_ref().and_then(|u| u.active_enter_monotonic_us).filter(|v| *v > 0);
+    let stopped = fw.and_then(|u| u.inactive_enter_monotonic_us).filter(|v| *v > 0);
+    let fw_started = fw.and_then(|u| u.active_enter_monotonic_us).filter(|v| *v > 0);
+    if let (Some(stop), Some(dk)) = (stopped, dk)
+        && stop > dk
+        && fw_started.is_some()
+    {
+        return Flusher::FirewalldStopped(format!(
+            "firewalld is stopped; it stopped AFTER dockerd started (monotonic {} vs dockerd {}), and stopping firewalld clears the tables it managed",
+            secs(stop),
+            secs(dk)
+        ));
+    }
+    let mut lines = vec![match fw {
+        Some(u) if !u.is_installed() => "firewalld is not installed".to_string(),
+        Some(u) => format!("firewalld.service is {} and has not run since dockerd started", u.active_state.as_deref().unwrap_or("inactive")),
+        None => unreachable!("handled above"),
+    }];
+    let later: Vec<String> = f
+        .ruleset_services
+        .iter()
+        .filter(|s| s.unit.is_active() && dk.is_some_and(|d| s.unit.active_enter_monotonic_us.is_some_and(|a| a > d)))
+        .map(|s| s.id.clone())
+        .collect();
+    if later.is_empty() {
+        lines.push("no ruleset service (nftables, netfilter-persistent, iptables, ufw) started after dockerd: the cause is not in the facts (a manual `iptables -F` / `nft flush ruleset`, an iptables-restore of a saved file, a script?)".into());
+    } else {
+        lines.push(format!("started after dockerd and loads a whole ruleset: {}", later.join(", ")));
+    }
+    Flusher::Other(lines)
 }
 
 /// firewalld-started-after-docker: latent, the next firewalld reload flushes.

@@ -30,7 +30,10 @@ pub fn published_without_rule(f: &Facts) -> Option<Finding> {
     let rules = f.iptables.rules(b)?;
     let mut ev = Vec::new();
     let mut names = Vec::new();
-    for c in f.docker.running() {
+    let mut missing: Vec<u16> = Vec::new();
+    // Only bridge-network publishes are DNAT rules (host networking uses
+    // the node's own ports; `-p` is then discarded by dockerd).
+    for c in f.docker.running().iter().filter(|c| c.publishes_through_nat()) {
         let mut seen = Vec::new();
         for p in &c.ports {
             // Only IPv4 bindings are DNATed by iptables; `::` ones go to ip6tables.
@@ -54,6 +57,7 @@ pub fn published_without_rule(f: &Facts) -> Option<Finding> {
                 if !names.contains(&c.name) {
                     names.push(c.name.clone());
                 }
+                missing.push(p.host_port);
             }
         }
     }
@@ -77,13 +81,37 @@ pub fn published_without_rule(f: &Facts) -> Option<Finding> {
     } else {
         vec![restart_docker_step(f, "dockerd recreates its chains and the DNAT rules of running containers at start")]
     };
-    Some(Finding {
-        code: codes::PUBLISHED_PORT_WITHOUT_RULE.into(),
-        severity: Severity::Incident,
-        title: format!("published port(s) of {} have no DNAT rule: connections to them fail", names.join(", ")),
-        evidence: ev,
-        plan,
-    })
+    // With the DNAT rule gone, a connection to the node's address goes to
+    // INPUT: where the userland proxy (or Docker 28's own listener) holds
+    // the port and nothing filters INPUT, it still reaches the container,
+    // without the client's address. Say so, instead of "they fail".
+    // With `userland-proxy: false` dockerd only holds the port open (a
+    // dummy listener that never forwards): nothing answers.
+    let open = input_unfiltered(f, rules) && f.docker.userland_proxy != Some(false);
+    let proxied = open && missing.iter().all(|port| f.listening_tcp_ports.as_deref().is_some_and(|l| l.contains(port)));
+    let (severity, title) = if proxied {
+        ev.push(format!(
+            "the node listens on {} (docker-proxy: the userland proxy is on) and nothing filters INPUT (firewalld is not running, {} filter INPUT is empty with policy ACCEPT): outside connections still reach the container through the proxy, without the client's address",
+            missing.iter().map(u16::to_string).collect::<Vec<_>>().join(", "),
+            rules.tool
+        ));
+        (
+            Severity::Warning,
+            format!("published port(s) of {} have no DNAT rule: only the userland proxy still serves them (client addresses lost; they fail once the proxy is off)", names.join(", ")),
+        )
+    } else {
+        (Severity::Incident, format!("published port(s) of {} have no DNAT rule: connections to them fail", names.join(", ")))
+    };
+    Some(Finding { code: codes::PUBLISHED_PORT_WITHOUT_RULE.into(), severity, title, evidence: ev, plan })
+}
+
+/// Nothing filters INPUT: firewalld is not running and the backend's
+/// filter INPUT chain has no rule and policy ACCEPT.
+fn input_unfiltered(f: &Facts, r: &RuleSet) -> bool {
+    let Some(filter) = r.tables.get("filter") else { return false };
+    f.firewalld.unit.as_ref().is_some_and(|u| !u.is_active())
+        && filter.policies.get("INPUT").is_some_and(|p| p == "ACCEPT")
+        && !filter.rules.iter().any(|l| l.starts_with("-A INPUT "))
 }
 
 /// The host port of a port-conflict error, in each wording Docker uses:
