@@ -125,6 +125,7 @@ pub fn facts(text: &str) -> Vec<Line> {
 fn rank(code: &str) -> usize {
     codes::explain_codes().position(|c| c == code).unwrap_or(usize::MAX)
 }
+
 /// Checks that would confirm a cause on the host.
 fn confirm(code: &str) -> Vec<String> {
     let v: &[&str] = match code {
