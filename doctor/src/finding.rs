@@ -81,8 +81,7 @@ pub mod codes {
     /// Docker's chains or rules were removed by something other than
     /// firewalld (iptables-restore, `flush ruleset`, ufw, a manual flush).
     pub const DOCKER_CHAINS_FLUSHED: &str = "docker-chains-flushed";
-    /// A Docker bridge is bound to another firewalld zone (`ZONE_CONFLICT`).
-    /// `explain` only, for now.
+    /// `docker0` is bound to another firewalld zone (`ZONE_CONFLICT`).
     pub const FIREWALLD_ZONE_CONFLICT: &str = "firewalld-zone-conflict";
     /// explain: nothing matched.
     pub const UNKNOWN: &str = "unknown";
@@ -99,12 +98,11 @@ pub mod codes {
         PORT_ALREADY_ALLOCATED,
         IP_FORWARDING_DISABLED,
         DOCKER_DAEMON_FAILED,
+        FIREWALLD_ZONE_CONFLICT,
     ];
-    /// Codes only `explain` names (no `check` rule reads them yet).
-    pub const EXPLAIN_ONLY: &[&str] = &[FIREWALLD_ZONE_CONFLICT];
-    /// Every code `explain` can name, in the order ties are broken.
+    /// Every code `explain` can name (all of them), in the order ties are broken.
     pub fn explain_codes() -> impl Iterator<Item = &'static str> {
-        ALL.iter().chain(EXPLAIN_ONLY).copied()
+        ALL.iter().copied()
     }
 }
 

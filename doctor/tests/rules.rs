@@ -59,6 +59,7 @@ const CASES: &[(&str, &[(&str, Severity)])] = &[
     ("debian12-firewalld-stopped-after-docker", &[("firewalld-flushed-chains", I)]),
     ("debian13-firewalld-stopped-after-docker", &[("firewalld-flushed-chains", I)]),
     ("debian12-dnat-rules-lost-chains-kept", &[("published-port-without-rule", I)]),
+    ("debian12-firewalld-zone-conflict", &[("firewalld-zone-conflict", I)]),
 ];
 
 #[test]
@@ -507,4 +508,32 @@ fn docker_28_layout_is_cleaned_up_the_same_way() {
     // Exactly Docker's rules are deleted from built-in chains.
     let deleted: Vec<&String> = all.iter().filter(|c| c.contains(" -D ")).collect();
     assert_eq!(deleted.len(), 6, "{deleted:#?}");
+}
+
+// --- firewalld zones ------------------------------------------------------
+
+#[test]
+fn docker0_in_another_zone_is_a_latent_conflict_then_the_cause_of_the_failure() {
+    // Still running: the next dockerd start fails.
+    let mut f = load("debian13-firewalld-subscribed-published");
+    f.firewalld.active_zones = Some(vec!["trusted: interfaces=docker0; sources=".into(), "public: interfaces=; sources=".into()]);
+    let found = analyse(&f);
+    assert_eq!(codes(&found), vec![("firewalld-zone-conflict", Severity::Warning)]);
+    assert!(found[0].plan[0].command.contains("--zone=trusted --remove-interface=docker0"), "{:?}", found[0].plan);
+    assert_eq!(found[0].plan[0].needs, Needs::Yes, "the binding is someone's choice");
+    // dockerd failed on it: one incident naming the cause, not a bare daemon failure.
+    let u = f.docker.unit.as_mut().unwrap();
+    u.active_state = Some("failed".into());
+    u.sub_state = Some("failed".into());
+    u.result = Some("exit-code".into());
+    f.docker.journal.push("Dec 03 12:00:00 n dockerd[9]: failed to start daemon: Error initializing network controller: Error creating default \"bridge\" network: Failed to program NAT chain: ZONE_CONFLICT: 'docker0' already bound to a zone".into());
+    let found = analyse(&f);
+    let got = codes(&found);
+    assert!(got.contains(&("firewalld-zone-conflict", Severity::Incident)), "{got:?}");
+    assert!(!got.iter().any(|(c, _)| *c == "docker-daemon-failed"), "{got:?}");
+    let plan: Vec<&str> = found[0].plan.iter().map(|s| s.command.as_str()).collect();
+    assert_eq!(plan.last().copied(), Some("systemctl reset-failed docker; systemctl start docker"), "{plan:?}");
+    // docker0 in the `docker` zone is what dockerd itself does: nothing.
+    f.firewalld.active_zones = Some(vec!["docker: interfaces=docker0; sources=".into()]);
+    assert!(!codes(&analyse(&f)).iter().any(|(c, _)| *c == "firewalld-zone-conflict"));
 }

@@ -22,6 +22,11 @@ pub fn daemon_failed(f: &Facts) -> Option<Finding> {
     if crate::rules::stale_kernel_evidence(f).is_some() {
         return None;
     }
+    // Likewise docker0 bound to another firewalld zone: `firewalld-zone-conflict`
+    // names the cause and its cure.
+    if crate::rules::firewalld::docker0_foreign_zone(f).is_some() {
+        return None;
+    }
     let journal = journal_since_last_start(&f.docker);
     let text = journal.join("\n");
     let causes = explain::classify(&text);

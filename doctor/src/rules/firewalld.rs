@@ -2,7 +2,7 @@
 
 use super::{journal_since_last_start, restart_docker_step, sources_read, unit_line};
 use crate::facts::*;
-use crate::finding::{codes, Finding, Severity};
+use crate::finding::{codes, Finding, Needs, Severity, Step};
 
 /// Seconds between two monotonic stamps, for evidence lines.
 fn secs(us: u64) -> String {
@@ -273,5 +273,62 @@ pub fn started_after_docker(f: &Facts) -> Option<Finding> {
             f,
             "a dockerd started while firewalld runs registers with firewalld over D-Bus and re-applies its rules after every reload",
         )],
+    })
+}
+
+/// The firewalld zone other than `docker` that `docker0` is bound to, from
+/// the active zones (`trusted: interfaces=docker0 …`).
+pub(crate) fn docker0_foreign_zone(f: &Facts) -> Option<String> {
+    if !f.firewalld.is_running() {
+        return None;
+    }
+    f.firewalld.active_zones.as_ref()?.iter().find_map(|z| {
+        let (zone, rest) = z.split_once(':')?;
+        let bound = rest.split_whitespace().any(|w| w.trim_start_matches("interfaces=").trim_end_matches(';').split(',').any(|i| i == "docker0"));
+        (bound && zone.trim() != "docker").then(|| zone.trim().to_string())
+    })
+}
+
+/// firewalld-zone-conflict: `docker0` is bound to another firewalld zone,
+/// so dockerd, which puts it into the `docker` zone at start, fails with
+/// `ZONE_CONFLICT` (an incident once it has; latent until its next start).
+pub fn zone_conflict(f: &Facts) -> Option<Finding> {
+    let zone = docker0_foreign_zone(f)?;
+    let said: Vec<String> = journal_since_last_start(&f.docker)
+        .iter()
+        .filter(|l| l.contains("ZONE_CONFLICT"))
+        .map(|l| format!("docker journal: {}", l.trim()))
+        .collect();
+    let failed = !said.is_empty() && !f.docker.is_running();
+    let mut ev = vec![
+        format!("firewalld's active zones bind docker0 to `{zone}`, not to `docker` (dockerd adds docker0 to `docker` at every start)"),
+        unit_line("docker.service", f.docker.unit.as_ref()),
+    ];
+    ev.extend(firewalld_line(f));
+    ev.extend(said);
+    let mut plan = vec![Step {
+        command: format!("firewall-cmd --permanent --zone={zone} --remove-interface=docker0 && firewall-cmd --zone={zone} --remove-interface=docker0"),
+        why: format!("unbind docker0 from `{zone}` (permanently and now) so dockerd can put it into the `docker` zone"),
+        disrupts: format!("docker0's traffic stops being handled by zone `{zone}`'s rules, which someone chose: check why it was bound there"),
+        needs: Needs::Yes,
+    }];
+    if failed {
+        plan.push(Step {
+            command: "systemctl reset-failed docker; systemctl start docker".into(),
+            why: "start dockerd again now that docker0 can join the `docker` zone".into(),
+            disrupts: "nothing: dockerd is down already".into(),
+            needs: Needs::Nothing,
+        });
+    }
+    Some(Finding {
+        code: codes::FIREWALLD_ZONE_CONFLICT.into(),
+        severity: if failed { Severity::Incident } else { Severity::Warning },
+        title: if failed {
+            format!("dockerd fails to start: docker0 is bound to firewalld zone `{zone}` (ZONE_CONFLICT)")
+        } else {
+            format!("docker0 is bound to firewalld zone `{zone}`: dockerd's next start fails with ZONE_CONFLICT")
+        },
+        evidence: ev,
+        plan,
     })
 }

@@ -23,6 +23,7 @@ pub fn analyse(f: &Facts) -> Vec<Finding> {
     let kernel_blamed = stale.is_some();
     out.extend(stale);
     out.extend(kernel::reboot_pending(f));
+    out.extend(firewalld::zone_conflict(f));
     out.extend(docker::daemon_failed(f));
     if !kernel_blamed {
         out.extend(kernel::modules_unavailable(f));
