@@ -36,6 +36,10 @@ pub struct Outcome {
     pub drifting: Vec<(String, &'static str)>,
 }
 
+/// A probe's result in snapshots when packets were dropped or rejected
+/// without a TCP reset (see [`Outcome::redacted`]).
+pub const DROPPED: &str = "no answer (timed out or host unreachable)";
+
 impl Outcome {
     /// The report of one stage, if it ran.
     pub fn stage(&self, stage: Stage) -> Option<&StageReport> {
@@ -51,6 +55,12 @@ impl Outcome {
         let r = |s: &str| crate::redact::redact(s, &known);
         let mut o = self.clone();
         for step in o.stages.iter_mut().flat_map(|st| st.steps.iter_mut()) {
+            // A probe that got no answer: whether the last of its bounded
+            // retries timed out or drew an ICMP unreachable varies run to
+            // run (seen on Docker 28); a reset is another matter and stays.
+            if step.result.starts_with("no answer (") && step.result != "no answer (connection refused)" {
+                step.result = DROPPED.to_string();
+            }
             let mut evidence: Vec<String> = Vec::new();
             for l in step.evidence.iter().map(|l| r(l)) {
                 if !evidence.contains(&l) {
