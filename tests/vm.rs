@@ -82,7 +82,7 @@ async fn vm_boots_older_kernel_runs_commands_and_reboots_into_newest() {
     let logs = node.logs().await.unwrap();
     assert!(logs.contains("serial console"), "logs must include the console tail");
 
-    let pid_file = harness::gc::vm_pid_dir().join(format!("{}.pid", node.name()));
+    let pid_file = harness::config::vm_run_dir().join(format!("{}.pid", node.name()));
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     Box::new(node).destroy().await.unwrap();
     assert!(!run_dir.exists(), "the run dir (overlay, sockets) must be removed: {}", run_dir.display());

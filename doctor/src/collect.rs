@@ -250,9 +250,8 @@ impl Parser {
         k
     }
 
-    /// Like `ok` but a failure is an expected missing fact, not worth a note.
-    /// Stdout of a section that succeeded; a failure is data (no note), but
-    /// a timeout is always "could not look" and is noted.
+    /// Like `ok`, but a failure is an expected missing fact, not worth a
+    /// note; a timeout still is ("could not look").
     fn ok_quiet(&mut self, name: &str) -> Option<Vec<String>> {
         let sec = self.s.found.get(name)?;
         if sec.rc == TIMED_OUT {
@@ -369,50 +368,20 @@ impl Parser {
     }
 
     fn unit(&mut self, name: &str) -> Option<Unit> {
-        let lines = self.ok(name)?;
-        let mut u = Unit::default();
-        for l in lines {
-            let Some((k, v)) = l.split_once('=') else { continue };
-            let v = Some(v.to_string());
-            match k {
-                "LoadState" => u.load_state = v,
-                "ActiveState" => u.active_state = v,
-                "SubState" => u.sub_state = v,
-                "Result" => u.result = v,
-                "UnitFileState" => u.unit_file_state = v.filter(|s| !s.is_empty()),
-                "ActiveEnterTimestampMonotonic" => {
-                    u.active_enter_monotonic_us = v.and_then(|s| s.parse().ok())
-                }
-                "InactiveEnterTimestampMonotonic" => {
-                    u.inactive_enter_monotonic_us = v.and_then(|s| s.parse().ok())
-                }
-                _ => {}
-            }
-        }
-        Some(u)
+        self.ok(name).map(|lines| parse_unit(&lines))
     }
 
     /// `systemctl show A B C -p Id …`: one block per unit, blank-line separated.
     fn ruleset_services(&mut self) -> Vec<NamedUnit> {
         let Some(lines) = self.ok_quiet("units.firewalls") else { return Vec::new() };
-        let mut out = Vec::new();
-        for block in lines.split(|l| l.trim().is_empty()) {
-            let mut n = NamedUnit::default();
-            for l in block {
-                let Some((k, v)) = l.split_once('=') else { continue };
-                match k {
-                    "Id" => n.id = v.to_string(),
-                    "LoadState" => n.unit.load_state = Some(v.to_string()),
-                    "ActiveState" => n.unit.active_state = Some(v.to_string()),
-                    "ActiveEnterTimestampMonotonic" => n.unit.active_enter_monotonic_us = v.parse().ok(),
-                    _ => {}
-                }
-            }
-            if !n.id.is_empty() && n.unit.is_installed() {
-                out.push(n);
-            }
-        }
-        out
+        lines
+            .split(|l| l.trim().is_empty())
+            .map(|block| NamedUnit {
+                id: block.iter().find_map(|l| l.strip_prefix("Id=")).unwrap_or_default().to_string(),
+                unit: parse_unit(block),
+            })
+            .filter(|n| !n.id.is_empty() && n.unit.is_installed())
+            .collect()
     }
 
     fn firewalld(&mut self, ipt: &Iptables) -> Firewalld {
@@ -478,10 +447,10 @@ impl Parser {
         d.argv = self.ok_quiet("docker.argv").filter(|a| !a.is_empty());
         if let Some(a) = d.argv.as_deref() {
             d.userland_proxy = bool_flag(a, "--userland-proxy");
-        }
-        if let Some(flag) = d.argv.as_deref().and_then(iptables_flag_off) {
-            d.manages_iptables = false;
-            d.iptables_off_by = Some(format!("dockerd's argv ({flag})"));
+            if bool_flag(a, "--iptables") == Some(false) {
+                d.manages_iptables = false;
+                d.iptables_off_by = Some("dockerd's argv (--iptables=false)".into());
+            }
         }
         if let Some(j) = &d.daemon_json {
             match serde_json::from_str::<serde_json::Value>(j) {
@@ -789,7 +758,26 @@ fn parse_firewall_backend(text: &str) -> Option<DockerFirewallBackend> {
     Some(DockerFirewallBackend { driver, info })
 }
 
-/// One `docker inspect` line: `id|/name|status|ports|bindings|networks`.
+/// One unit's `systemctl show -p …` lines.
+fn parse_unit(lines: &[String]) -> Unit {
+    let mut u = Unit::default();
+    for l in lines {
+        let Some((k, v)) = l.split_once('=') else { continue };
+        let v = Some(v.to_string());
+        match k {
+            "LoadState" => u.load_state = v,
+            "ActiveState" => u.active_state = v,
+            "SubState" => u.sub_state = v,
+            "Result" => u.result = v,
+            "UnitFileState" => u.unit_file_state = v.filter(|s| !s.is_empty()),
+            "ActiveEnterTimestampMonotonic" => u.active_enter_monotonic_us = v.and_then(|s| s.parse().ok()),
+            "InactiveEnterTimestampMonotonic" => u.inactive_enter_monotonic_us = v.and_then(|s| s.parse().ok()),
+            _ => {}
+        }
+    }
+    u
+}
+
 /// A boolean flag of dockerd's argv: `--x`, `--x=true|false`, `--x true|false`.
 fn bool_flag(argv: &[String], flag: &str) -> Option<bool> {
     argv.iter().enumerate().find_map(|(i, a)| {
@@ -797,15 +785,6 @@ fn bool_flag(argv: &[String], flag: &str) -> Option<bool> {
             return Some(argv.get(i + 1).map(|v| v != "false").unwrap_or(true));
         }
         a.strip_prefix(flag)?.strip_prefix('=').map(|v| v != "false")
-    })
-}
-
-/// `--iptables=false` / `--iptables false` in dockerd's argv, as written.
-fn iptables_flag_off(argv: &[String]) -> Option<String> {
-    argv.iter().enumerate().find_map(|(i, a)| match a.as_str() {
-        "--iptables=false" => Some(a.clone()),
-        "--iptables" if argv.get(i + 1).is_some_and(|v| v == "false") => Some("--iptables false".into()),
-        _ => None,
     })
 }
 

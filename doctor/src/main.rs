@@ -180,9 +180,9 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 }
                 Some(t) => t.to_string(),
             };
-            let causes = explain::classify(&text);
+            let (causes, facts) = explain::classify_with_facts(&text);
             match format {
-                Format::Json => println!("{}", json(&report::ExplainReport::new(&causes, &explain::facts(&text)))),
+                Format::Json => println!("{}", json(&report::ExplainReport::new(&causes, &facts))),
                 Format::Human => print!("{}", report::explain_human(&causes, color())),
             }
             Ok(0)

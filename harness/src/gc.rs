@@ -4,7 +4,7 @@
 //! killed runs (`repro gc`).
 //!
 //! VM backends keep their qemu processes out of the engine: they either
-//! write a pid file into [`vm_pid_dir`] (swept by [`sweep`]) or register
+//! write a pid file into [`crate::config::vm_run_dir`] (swept by [`sweep`]) or register
 //! their own cleanup with [`register_reaper`].
 
 use anyhow::{Context, Result};
@@ -13,7 +13,6 @@ use bollard::query_parameters::{
     ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
     RemoveVolumeOptions,
 };
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// The kind of an engine resource.
@@ -75,14 +74,6 @@ pub fn unregister(key: &str) {
 /// resources that are not engine objects (qemu processes, temp disks).
 pub fn register_reaper(f: fn()) {
     REAPERS.lock().unwrap_or_else(|e| e.into_inner()).push(f);
-}
-
-/// Where VM backends write `<name>.pid` files for their qemu processes,
-/// beside each node's run directory `<name>/`; `repro gc` kills each
-/// recorded process (if it is still a qemu) and removes file and directory.
-/// See [`crate::config::vm_run_dir`].
-pub fn vm_pid_dir() -> PathBuf {
-    crate::config::vm_run_dir()
 }
 
 /// Removes resources in order, treating "already gone" as success.
@@ -174,7 +165,7 @@ pub struct SweepReport {
     pub volumes: Vec<String>,
     /// Network names removed.
     pub networks: Vec<String>,
-    /// qemu pids killed (from pid files in [`vm_pid_dir`]).
+    /// qemu pids killed (from pid files in [`crate::config::vm_run_dir`]).
     pub vm_pids: Vec<i32>,
     /// VM run directories removed (overlay, sockets, logs of dead nodes).
     pub vm_dirs: Vec<String>,
@@ -202,7 +193,7 @@ fn parent_of(pid: i32) -> Option<i32> {
 }
 
 /// Removes labelled containers, volumes and networks left by runs whose
-/// process is gone, and qemu processes recorded in [`vm_pid_dir`] whose
+/// process is gone, and qemu processes recorded in [`crate::config::vm_run_dir`] whose
 /// owner is gone. With `all`, removes every labelled resource and recorded
 /// qemu, including those of runs still going and those made by hand.
 /// Images are kept: they are the cache.
@@ -249,24 +240,28 @@ pub async fn sweep(docker: &Docker, all: bool) -> Result<SweepReport> {
         .collect();
     report.networks = nets.iter().map(|o| o.name.clone()).collect();
     remove(docker, &nets).await?;
-    report.vm_pids = reap_vm_pid_files(&vm_pid_dir(), all);
-    report.vm_dirs = remove_orphan_run_dirs(&vm_pid_dir(), all);
+    let run_dir = crate::config::vm_run_dir();
+    report.vm_pids = reap_vm_pid_files(&run_dir, all);
+    report.vm_dirs = remove_orphan_run_dirs(&run_dir, (!all).then_some(std::time::Duration::from_secs(60)));
     Ok(report)
 }
 
-/// Removes VM run directories that no pid file vouches for (their node's
-/// qemu is gone) and that are older than a starting node's first second
-/// (a node creates its directory, then its pid file); with `all`, every one.
-fn remove_orphan_run_dirs(dir: &std::path::Path, all: bool) -> Vec<String> {
+/// Removes VM run directories (overlays of up to a few GB) that no pid file
+/// vouches for (their node's qemu is gone, or `repro gc` removed the file)
+/// and that were last touched `min_age` ago or earlier (a node creates its
+/// directory, then its pid file, within a second); `None`: every one.
+pub fn remove_orphan_run_dirs(dir: &std::path::Path, min_age: Option<std::time::Duration>) -> Vec<String> {
     let mut removed = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else { return removed };
     for e in entries.flatten() {
         let path = e.path();
         let name = e.file_name().to_string_lossy().to_string();
-        let young = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_none_or(|a| a < std::time::Duration::from_secs(60));
-        if !path.is_dir() || dir.join(format!("{name}.pid")).exists() || (young && !all) {
+        let age = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        let old_enough = min_age.is_none_or(|min| age.is_some_and(|a| a >= min));
+        if !path.is_dir() || dir.join(format!("{name}.pid")).exists() || !old_enough {
             continue;
         }
+        tracing::info!("removing the orphaned VM run dir {}", path.display());
         if std::fs::remove_dir_all(&path).is_ok() {
             removed.push(name);
         }
@@ -274,7 +269,7 @@ fn remove_orphan_run_dirs(dir: &std::path::Path, all: bool) -> Vec<String> {
     removed
 }
 
-/// Kills qemu processes recorded in [`vm_pid_dir`] and removes their files.
+/// Kills qemu processes recorded in [`crate::config::vm_run_dir`] and removes their files.
 ///
 /// A pid file holds the qemu pid, optionally followed by the owner's pid.
 /// A qemu still owned by a live process (the recorded owner, else its

@@ -161,30 +161,27 @@ pub async fn run(
         .map_err(|e| fail(None, None, format!("{e:#}"), &Transcript::default(), None))?;
     on_event(Event::NodeReady { name: node.name().to_string(), elapsed: started.elapsed() });
 
-    let mut ctx = Ctx {
-        node: node.as_ref(),
-        doctor: &opts.doctor,
-        transcript: Transcript::default(),
-        known: {
-            // The doctor's target first: it holds the node's name and, for a
-            // VM, this checkout's path and a run directory.
-            let mut k = vec![(node.doctor_target(), "[target]"), (node.name().to_string(), "[node]")];
-            // A VM's endpoint is loopback: stable, nothing to redact.
-            if let Ok(a) = node.endpoint(1).await
-                && !a.ip().is_loopback()
-            {
-                k.push((a.ip().to_string(), "[node-ip]"));
-            }
-            // A VM's kernels come from the archive at image build time (the
-            // two newest ABIs): name them by rank, not by number.
-            if backend == NodeBackend::Vm
-                && let Ok(out) = node.exec("ls /lib/modules | sort -V").await
-            {
-                k.extend(kernel_placeholders(&out.stdout));
-            }
-            k
-        },
+    // Values the node itself defines, redacted where snapshots are taken.
+    let drifting = {
+        // The doctor's target first: it holds the node's name and, for a
+        // VM, this checkout's path and a run directory.
+        let mut k = vec![(node.doctor_target(), "[target]"), (node.name().to_string(), "[node]")];
+        // A VM's endpoint is loopback: stable, nothing to redact.
+        if let Ok(a) = node.endpoint(1).await
+            && !a.ip().is_loopback()
+        {
+            k.push((a.ip().to_string(), "[node-ip]"));
+        }
+        // A VM's kernels come from the archive at image build time (the
+        // two newest ABIs): name them by rank, not by number.
+        if backend == NodeBackend::Vm
+            && let Ok(out) = node.exec("ls /lib/modules | sort -V").await
+        {
+            k.extend(kernel_placeholders(&out.stdout));
+        }
+        k
     };
+    let mut ctx = Ctx { node: node.as_ref(), doctor: &opts.doctor, transcript: Transcript::default() };
     let mut outcome = Outcome {
         scenario: scenario.name.clone(),
         summary: scenario.summary.clone(),
@@ -194,7 +191,7 @@ pub async fn run(
         backend,
         stages: Vec::new(),
         transcript: Transcript::default(),
-        drifting: ctx.known.clone(),
+        drifting,
     };
 
     let mut failure: Option<(Stage, String, String)> = None;
@@ -316,8 +313,6 @@ struct Ctx<'a> {
     node: &'a dyn Node,
     doctor: &'a std::path::Path,
     transcript: Transcript,
-    /// Drifting values the node itself defines: its address and name.
-    known: Vec<(String, &'static str)>,
 }
 
 impl Ctx<'_> {

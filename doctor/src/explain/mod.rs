@@ -117,9 +117,12 @@ fn reason_about(lines: &[Line]) -> Vec<Cause> {
     causes
 }
 
-/// The parsed facts of `text`, for `explain --format json`.
-pub fn facts(text: &str) -> Vec<Line> {
-    parse::parse(text).into_iter().filter(|l| !l.failures.is_empty() || !l.hints.is_empty()).collect()
+/// Causes of `text` and the parsed lines they were reasoned from (those
+/// that carry a failure or a hint), for `explain --format json`: one parse.
+pub fn classify_with_facts(text: &str) -> (Vec<Cause>, Vec<Line>) {
+    let lines = parse::parse(text);
+    let causes = reason_about(&lines);
+    (causes, lines.into_iter().filter(|l| !l.failures.is_empty() || !l.hints.is_empty()).collect())
 }
 
 fn rank(code: &str) -> usize {

@@ -47,12 +47,9 @@ pub fn daemon_failed(f: &Facts) -> Option<Finding> {
     if let Some(c) = top {
         ev.push(format!("journal classified as {} (confidence {:.2}): {}", c.code, c.confidence, c.why.join("; ")));
     }
-    let plan = vec![Step {
-        command: "systemctl reset-failed docker; systemctl start docker".into(),
-        why: format!("start dockerd again once the cause ({cause}) is dealt with; if it fails the same way, read `journalctl -u docker -n 50`"),
-        disrupts: "nothing: dockerd is down already".into(),
-        needs: Needs::Nothing,
-    }];
+    let plan = vec![super::start_docker_step(format!(
+        "start dockerd again once the cause ({cause}) is dealt with; if it fails the same way, read `journalctl -u docker -n 50`"
+    ))];
     Some(Finding {
         code: codes::DOCKER_DAEMON_FAILED.into(),
         severity: Severity::Incident,

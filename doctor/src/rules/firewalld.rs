@@ -199,14 +199,13 @@ enum Flusher {
 }
 
 fn who_flushed(f: &Facts) -> Flusher {
-    let fw = f.firewalld.unit.as_ref();
-    if f.firewalld.is_running() || fw.is_none() {
-        // Running, or unknown (no systemctl): the classic cause stays the guess.
+    // Running, or unknown (no systemctl): the classic cause stays the guess.
+    let Some(fw) = f.firewalld.unit.as_ref().filter(|_| !f.firewalld.is_running()) else {
         return Flusher::Firewalld;
-    }
+    };
     let dk = f.docker.unit.as_ref().and_then(|u| u.active_enter_monotonic_us).filter(|v| *v > 0);
-    let stopped = fw.and_then(|u| u.inactive_enter_monotonic_us).filter(|v| *v > 0);
-    let fw_started = fw.and_then(|u| u.active_enter_monotonic_us).filter(|v| *v > 0);
+    let stopped = fw.inactive_enter_monotonic_us.filter(|v| *v > 0);
+    let fw_started = fw.active_enter_monotonic_us.filter(|v| *v > 0);
     if let (Some(stop), Some(dk)) = (stopped, dk)
         && stop > dk
         && fw_started.is_some()
@@ -217,10 +216,10 @@ fn who_flushed(f: &Facts) -> Flusher {
             secs(dk)
         ));
     }
-    let mut lines = vec![match fw {
-        Some(u) if !u.is_installed() => "firewalld is not installed".to_string(),
-        Some(u) => format!("firewalld.service is {} and has not run since dockerd started", u.active_state.as_deref().unwrap_or("inactive")),
-        None => unreachable!("handled above"),
+    let mut lines = vec![if fw.is_installed() {
+        format!("firewalld.service is {} and has not run since dockerd started", fw.active_state.as_deref().unwrap_or("inactive"))
+    } else {
+        "firewalld is not installed".to_string()
     }];
     let later: Vec<String> = f
         .ruleset_services
@@ -313,12 +312,7 @@ pub fn zone_conflict(f: &Facts) -> Option<Finding> {
         needs: Needs::Yes,
     }];
     if failed {
-        plan.push(Step {
-            command: "systemctl reset-failed docker; systemctl start docker".into(),
-            why: "start dockerd again now that docker0 can join the `docker` zone".into(),
-            disrupts: "nothing: dockerd is down already".into(),
-            needs: Needs::Nothing,
-        });
+        plan.push(super::start_docker_step("start dockerd again now that docker0 can join the `docker` zone".into()));
     }
     Some(Finding {
         code: codes::FIREWALLD_ZONE_CONFLICT.into(),

@@ -56,6 +56,16 @@ pub(crate) fn running_count(d: &Docker) -> Option<usize> {
     listed.max(counted)
 }
 
+/// Start a dockerd that is down, once `why` (its cause) is dealt with.
+pub(crate) fn start_docker_step(why: String) -> Step {
+    Step {
+        command: "systemctl reset-failed docker; systemctl start docker".into(),
+        why,
+        disrupts: "nothing: dockerd is down already".into(),
+        needs: Needs::Nothing,
+    }
+}
+
 /// How long a restart that stops containers takes, and what follows it.
 const STOP_TIME: &str = ": each gets up to its stop timeout (10 s by default) to exit before SIGKILL, so the step can take that long plus dockerd's start; only those with a restart policy start again, and `fix --apply` waits up to the stop timeout + 30 s for them before judging";
 

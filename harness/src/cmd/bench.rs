@@ -85,7 +85,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 /// and how many runs failed (each failure's stage and step on stderr).
 async fn scenario_figures(name: &str, platform: harness::platform::Platform, runs: usize) -> Result<()> {
     use harness::runner::{self, Keep, RunOptions};
-    let s = harness::scenario::load(&super::scenarios_dir().join(format!("{name}.toml")))?;
+    let s = harness::scenario::load(&harness::config::scenarios_dir().join(format!("{name}.toml")))?;
     let backend = s.backends[0];
     let opts = RunOptions {
         doctor: harness::doctor_cli::default_doctor()?,

@@ -8,7 +8,7 @@ use harness::platform::Platform;
 #[derive(clap::Args)]
 pub struct ListArgs {
     /// Directory of scenario files.
-    #[arg(long, default_value_os_t = super::scenarios_dir())]
+    #[arg(long, default_value_os_t = harness::config::scenarios_dir())]
     scenarios: std::path::PathBuf,
 }
 

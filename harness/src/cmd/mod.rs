@@ -37,8 +37,3 @@ pub fn parse_platform(s: &str) -> Result<Platform> {
 pub fn workspace_dir() -> std::path::PathBuf {
     harness::config::workspace_dir().unwrap_or_else(|| std::path::PathBuf::from("."))
 }
-
-/// Where scenario files are read from (see [`harness::config::scenarios_dir`]).
-pub fn scenarios_dir() -> std::path::PathBuf {
-    harness::config::scenarios_dir()
-}

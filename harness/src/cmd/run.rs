@@ -31,7 +31,7 @@ pub struct RunArgs {
     #[arg(long)]
     doctor: Option<PathBuf>,
     /// Directory of scenario files.
-    #[arg(long, default_value_os_t = super::scenarios_dir())]
+    #[arg(long, default_value_os_t = harness::config::scenarios_dir())]
     scenarios: PathBuf,
 }
 

@@ -98,12 +98,13 @@ impl NodeBuilder {
             NodeBackend::Container => NodeSettings { ports: Vec::new(), ..self.settings.clone() },
             NodeBackend::Vm => self.settings.clone(),
         };
+        // Refuse a bad name before paying for a node.
+        if let Some((name, _)) = self.units.iter().find(|(n, _)| n.contains('/') || n.contains('\'')) {
+            bail!("unit name {name:?} must be a plain file name");
+        }
         let node = super::start(self.platform, self.backend, &settings).await?;
         let started = StartedNode { node: Some(node), env: self.env, keep: self.keep };
         for (name, content) in &self.units {
-            if name.contains('/') || name.contains('\'') {
-                bail!("unit name {name:?} must be a plain file name");
-            }
             started.node().copy_in(&format!("/etc/systemd/system/{name}"), content.as_bytes(), 0o644).await?;
             let o = started
                 .node()

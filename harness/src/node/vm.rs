@@ -168,7 +168,8 @@ impl VmNode {
         let resolved = crate::matrix::resolve(platform)?;
         let name = format!("{}-vm-{}", resolved.label, short_id());
         let run_root = crate::config::vm_run_dir();
-        sweep_orphan_run_dirs(&run_root);
+        // Leftovers of killed processes; 10 minutes spares a concurrent start.
+        crate::gc::remove_orphan_run_dirs(&run_root, Some(Duration::from_secs(600)));
         let run_dir = run_root.join(&name);
         let mut forwards = Vec::new();
         for &p in &opts.ports {
@@ -453,27 +454,6 @@ impl VmNode {
         let _ = std::fs::remove_dir_all(&self.run_dir);
         let _ = std::fs::remove_file(&self.cfg.pid_file);
         qemu::disown_run_dir(&self.run_dir);
-    }
-}
-
-/// Removes run dirs (overlays of up to a few GB) that killed processes left
-/// behind: no pid file next to them (`repro gc` removed it, or qemu was
-/// reaped) and untouched for 10 minutes (a starting node writes its pid file
-/// within a second of creating its dir).
-fn sweep_orphan_run_dirs(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else { return };
-    for e in entries.flatten() {
-        let path = e.path();
-        let stale = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > Duration::from_secs(600));
-        if path.is_dir() && stale && !root.join(format!("{}.pid", e.file_name().to_string_lossy())).exists() {
-            tracing::info!("removing the orphaned VM run dir {}", path.display());
-            let _ = std::fs::remove_dir_all(&path);
-        }
     }
 }
 

@@ -240,7 +240,7 @@ pub fn ensure(recipe: &Recipe, force: bool) -> Result<BuildReport> {
 /// except those a live VM still boots from (its run dir names them in `base`).
 fn prune(root: &Path, recipe: &str, keep: &str) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
-    let in_use: Vec<String> = std::fs::read_dir(crate::gc::vm_pid_dir())
+    let in_use: Vec<String> = std::fs::read_dir(crate::config::vm_run_dir())
         .into_iter()
         .flatten()
         .flatten()
