@@ -447,6 +447,7 @@ impl Parser {
         d.argv = self.ok_quiet("docker.argv").filter(|a| !a.is_empty());
         if let Some(a) = d.argv.as_deref() {
             d.userland_proxy = bool_flag(a, "--userland-proxy");
+            d.log_level = value_flag(a, &["--log-level", "-l"]);
             if bool_flag(a, "--iptables") == Some(false) {
                 d.manages_iptables = false;
                 d.iptables_off_by = Some("dockerd's argv (--iptables=false)".into());
@@ -461,6 +462,9 @@ impl Parser {
                     }
                     if d.userland_proxy.is_none() {
                         d.userland_proxy = v.get("userland-proxy").and_then(|b| b.as_bool());
+                    }
+                    if d.log_level.is_none() {
+                        d.log_level = v.get("log-level").and_then(|l| l.as_str()).map(str::to_lowercase);
                     }
                     if d.live_restore.is_none() {
                         d.live_restore = v.get("live-restore").and_then(|b| b.as_bool());
@@ -786,6 +790,19 @@ fn bool_flag(argv: &[String], flag: &str) -> Option<bool> {
         }
         a.strip_prefix(flag)?.strip_prefix('=').map(|v| v != "false")
     })
+}
+
+/// The value of a flag (`--log-level warn`, `--log-level=warn`, `-l warn`).
+fn value_flag(argv: &[String], names: &[&str]) -> Option<String> {
+    argv.iter().enumerate().find_map(|(i, a)| {
+        names.iter().find_map(|n| {
+            if a == n {
+                return argv.get(i + 1).cloned();
+            }
+            a.strip_prefix(n)?.strip_prefix('=').map(String::from)
+        })
+    })
+    .map(|v| v.to_lowercase())
 }
 
 /// One `docker inspect` line: id|name|status|ports|bindings|networks[|network mode]

@@ -318,6 +318,10 @@ pub struct Docker {
     /// default (on): docker-proxy serves published ports from the host side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userland_proxy: Option<bool>,
+    /// dockerd's log level from its argv (`--log-level`, `-l`) or
+    /// daemon.json (`log-level`); `None` = the default, `info`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
     /// The running dockerd's argv (flags from the unit, drop-ins, DOCKER_OPTS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv: Option<Vec<String>>,

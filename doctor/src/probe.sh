@@ -168,7 +168,7 @@ f_dockerd_argv() {
 f_journal_markers() {
     have journalctl || return 1
     $ND_TO journalctl -u docker.service -b --no-pager -o short-iso 2>/dev/null |
-        grep -E 'Starting (docker|Docker)|Started (docker|Docker)|msg="Firewalld:' | tail -n 40
+        grep -E 'Starting (docker|Docker)|Started (docker|Docker)|msg="Firewalld:|"msg":"Firewalld:' | tail -n 40
 }
 
 # Containers: one `docker ps -a` for states (created = a `docker run` that

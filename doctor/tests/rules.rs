@@ -60,6 +60,7 @@ const CASES: &[(&str, &[(&str, Severity)])] = &[
     ("debian13-firewalld-stopped-after-docker", &[("firewalld-flushed-chains", I)]),
     ("debian12-dnat-rules-lost-chains-kept", &[("published-port-without-rule", I)]),
     ("debian12-firewalld-zone-conflict", &[("firewalld-zone-conflict", I)]),
+    ("debian12-firewalld-restarted-subscribed-quiet-log", &[]),
 ];
 
 #[test]
@@ -118,15 +119,48 @@ fn latent_firewalld_order_warns_only_when_docker_is_not_subscribed() {
     // Real capture: firewalld restarted after a dockerd that was subscribed.
     let mut f = load("debian12-firewalld-restarted-subscribed");
     assert!(analyse(&f).is_empty(), "subscribed dockerd: a firewalld restart is harmless");
-    // Same node, but dockerd never logged a `Firewalld:` line (started without firewalld).
+    // Same node, but dockerd never logged a `Firewalld:` line and docker0 is
+    // in no firewalld zone (as a dockerd started without firewalld leaves it:
+    // debian12-firewalld-flushed has no active zone).
     f.docker.journal.retain(|l| !l.contains("msg=\"Firewalld:"));
     if let Some(m) = f.docker.journal_markers.as_mut() {
         m.retain(|l| !l.contains("msg=\"Firewalld:"));
     }
+    let zones = f.firewalld.active_zones.replace(vec![]);
     assert_eq!(codes(&analyse(&f)), vec![("firewalld-started-after-docker", W)]);
+    // docker0 in the `docker` zone is positive evidence on its own.
+    let mut bound = f.clone();
+    bound.firewalld.active_zones = zones;
+    assert!(analyse(&bound).is_empty(), "docker0 in the docker zone: subscribed");
+    // A quiet dockerd would not have logged the line: cannot tell, no warning.
+    let mut quiet = f.clone();
+    quiet.docker.log_level = Some("warn".into());
+    assert!(analyse(&quiet).is_empty(), "log-level warn hides the Firewalld: lines");
+    // Nor when the journal does not reach back to dockerd's start (rotated).
+    let mut rotated = f.clone();
+    rotated.docker.journal.retain(|l| !l.contains("Starting"));
+    rotated.docker.journal_markers = Some(vec![]);
+    assert!(analyse(&rotated).is_empty(), "a journal without dockerd's start cannot tell");
     // And with firewalld's nftables backend there is nothing to flush.
     f.firewalld.backend = Some("nftables".into());
     assert!(analyse(&f).is_empty());
+}
+
+#[test]
+fn a_quiet_dockerd_is_not_called_unsubscribed() {
+    // Real capture: dockerd at log-level warn (daemon.json), firewalld
+    // restarted after it; dockerd re-applied its rules (scenario
+    // firewalld-restarted-docker-subscribed-quiet-log).
+    let f = load("debian12-firewalld-restarted-subscribed-quiet-log");
+    assert_eq!(f.docker.log_level.as_deref(), Some("warn"));
+    assert!(analyse(&f).is_empty(), "{:?}", codes(&analyse(&f)));
+    // Without the zone evidence the quiet journal still cannot tell.
+    let mut g = f.clone();
+    g.firewalld.active_zones = Some(vec![]);
+    assert!(analyse(&g).is_empty(), "{:?}", codes(&analyse(&g)));
+    // At the default level, silence since dockerd's start is evidence.
+    g.docker.log_level = None;
+    assert_eq!(codes(&analyse(&g)), vec![("firewalld-started-after-docker", W)]);
 }
 
 #[test]

@@ -41,21 +41,47 @@ fn firewalld_line(f: &Facts) -> Option<String> {
 /// re-applies its rules after every reload or restart of firewalld (seen on
 /// Docker 20.10 and 28.5), so firewalld's start order is harmless.
 ///
-/// Docker >= 28.1 says so itself (`docker info`'s `FirewallBackend` driver
-/// `iptables+firewalld`): that positive evidence decides. Older engines are
-/// judged by their journal: a subscribed dockerd logs `Firewalld: ...`.
-/// `None` when neither could be read.
-fn docker_subscribed(f: &Facts) -> Option<bool> {
+/// Positive evidence only, strongest first: Docker >= 28.1 says so itself
+/// (`docker info`'s `FirewallBackend` driver `iptables+firewalld`); docker0
+/// bound to firewalld's `docker` zone at run time (only a connected dockerd
+/// puts it there, and again after each firewalld start); a `Firewalld: ...`
+/// line dockerd logged since its last start. Their absence says "not
+/// subscribed" only where dockerd would have logged that line: its log
+/// level shows info messages and the journal reaches back to its last start.
+/// Otherwise (`log-level: warn`, a rotated or volatile journal): `None`,
+/// "cannot tell", never "not subscribed".
+pub(crate) fn docker_subscribed(f: &Facts) -> (Option<bool>, String) {
     if let Some(b) = &f.docker.firewall_backend {
-        return Some(b.subscribed_to_firewalld());
+        return (Some(b.subscribed_to_firewalld()), b.evidence());
     }
-    let is_fw = |l: &String| l.contains("msg=\"Firewalld:");
-    if let Some(m) = &f.docker.journal_markers {
-        let start = m.iter().rposition(|l| l.contains("Starting docker") || l.contains("Starting Docker")).unwrap_or(0);
-        return Some(m[start..].iter().any(is_fw));
+    if docker0_zone(f).as_deref() == Some("docker") {
+        return (Some(true), "docker0 is bound to firewalld's `docker` zone: dockerd connected to firewalld".into());
     }
-    let j = journal_since_last_start(&f.docker);
-    if j.is_empty() { None } else { Some(j.iter().any(is_fw)) }
+    let is_fw = |l: &String| l.contains("msg=\"Firewalld:") || l.contains("\"msg\":\"Firewalld:");
+    let is_start = |l: &String| l.contains("Starting docker") || l.contains("Starting Docker");
+    // The markers cover the whole boot; the journal tail may not reach the start.
+    let since_start = f
+        .docker
+        .journal_markers
+        .as_deref()
+        .and_then(|m| m.iter().rposition(is_start).map(|i| &m[i..]))
+        .or_else(|| {
+            let j = &f.docker.journal;
+            j.iter().rposition(is_start).map(|i| &j[i..])
+        });
+    let Some(lines) = since_start else {
+        return (None, "dockerd's journal does not reach back to its last start: cannot tell whether it connected to firewalld".into());
+    };
+    if lines.iter().any(is_fw) {
+        return (Some(true), "dockerd logged `Firewalld: ...` since it started: it connected to firewalld".into());
+    }
+    match f.docker.log_level.as_deref() {
+        Some(l @ ("warn" | "warning" | "error" | "fatal" | "panic")) => (
+            None,
+            format!("dockerd logs at level {l}, which hides its `Firewalld:` info lines: cannot tell whether it connected to firewalld"),
+        ),
+        _ => (Some(false), "dockerd logged no `Firewalld:` message since it started: it never connected to firewalld".into()),
+    }
 }
 
 /// firewalld (iptables backend) became active after dockerd, which is not subscribed.
@@ -63,7 +89,7 @@ fn unsubscribed_late_firewalld(f: &Facts) -> bool {
     f.firewalld.is_running()
         && f.firewalld.uses_iptables_backend()
         && start_order(f).is_some_and(|(fw, dk)| fw > dk)
-        && docker_subscribed(f) == Some(false)
+        && docker_subscribed(f).0 == Some(false)
 }
 
 /// Whether Docker's chains are missing from the backend `iptables` uses
@@ -244,17 +270,14 @@ pub fn started_after_docker(f: &Facts) -> Option<Finding> {
         return None; // the nftables backend keeps to its own table
     }
     let (fw, dk) = start_order(f)?;
-    // Unknown subscription (no journal): do not cry wolf.
-    if fw <= dk || docker_subscribed(f) != Some(false) {
+    // Unknown subscription (quiet log, no journal): do not cry wolf.
+    let (subscribed, not_subscribed) = docker_subscribed(f);
+    if fw <= dk || subscribed != Some(false) {
         return None; // dockerd started with firewalld up: it is subscribed to reloads
     }
     if flushed(f) {
         return None; // already flushed: firewalld-flushed-chains says so
     }
-    let not_subscribed = match &f.docker.firewall_backend {
-        Some(b) => b.evidence(),
-        None => "dockerd logged no `Firewalld:` message since it started: it never connected to firewalld".into(),
-    };
     Some(Finding {
         code: codes::FIREWALLD_STARTED_AFTER_DOCKER.into(),
         severity: Severity::Warning,
@@ -275,17 +298,23 @@ pub fn started_after_docker(f: &Facts) -> Option<Finding> {
     })
 }
 
-/// The firewalld zone other than `docker` that `docker0` is bound to, from
-/// the active zones (`trusted: interfaces=docker0 …`).
-pub(crate) fn docker0_foreign_zone(f: &Facts) -> Option<String> {
+/// The firewalld zone `docker0` is bound to at run time, from the active
+/// zones (`trusted: interfaces=docker0 …`); `None` when firewalld is not
+/// running, its zones were not read, or docker0 is in none.
+fn docker0_zone(f: &Facts) -> Option<String> {
     if !f.firewalld.is_running() {
         return None;
     }
     f.firewalld.active_zones.as_ref()?.iter().find_map(|z| {
         let (zone, rest) = z.split_once(':')?;
         let bound = rest.split_whitespace().any(|w| w.trim_start_matches("interfaces=").trim_end_matches(';').split(',').any(|i| i == "docker0"));
-        (bound && zone.trim() != "docker").then(|| zone.trim().to_string())
+        bound.then(|| zone.trim().to_string())
     })
+}
+
+/// The firewalld zone other than `docker` that `docker0` is bound to.
+pub(crate) fn docker0_foreign_zone(f: &Facts) -> Option<String> {
+    docker0_zone(f).filter(|z| z != "docker")
 }
 
 /// firewalld-zone-conflict: `docker0` is bound to another firewalld zone,
