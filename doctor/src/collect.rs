@@ -136,8 +136,9 @@ fn split_sections(text: &str) -> Result<Sections, CollectError> {
 /// Turn probe output into facts for `target`.
 pub fn parse_probe(text: &str, target: &str) -> Result<Facts, CollectError> {
     let s = split_sections(text)?;
-    let mut p = Parser { s, notes: Vec::new() };
+    let mut p = Parser { s, notes: Vec::new(), blind: Vec::new() };
     let mut f = Facts { schema: SCHEMA, target: target.to_string(), ..Default::default() };
+    p.identity();
     f.os = p.os();
     f.kernel = p.kernel();
     f.iptables = p.iptables();
@@ -146,6 +147,7 @@ pub fn parse_probe(text: &str, target: &str) -> Result<Facts, CollectError> {
     f.sysctl = p.sysctl();
     f.listening_tcp_ports = p.listening();
     f.ruleset_services = p.ruleset_services();
+    f.could_not_look = p.blind;
     f.notes = p.notes;
     Ok(f)
 }
@@ -159,6 +161,18 @@ const PROBE_TIMEOUT_SECS: u32 = 30;
 struct Parser {
     s: Sections,
     notes: Vec<String>,
+    /// What could not be looked at (Facts::could_not_look).
+    blind: Vec<String>,
+}
+
+/// Whether a command's stderr says it was refused for lack of privilege
+/// (iptables' "Permission denied (you must be root)", nft's "Operation not
+/// permitted", the docker socket's "permission denied while trying to connect").
+fn refused(err: &[String]) -> bool {
+    err.iter().any(|l| {
+        let l = l.to_lowercase();
+        l.contains("permission denied") || l.contains("must be root") || l.contains("operation not permitted")
+    })
 }
 
 impl Parser {
@@ -174,7 +188,11 @@ impl Parser {
         } else {
             format!("section {name}: exit {}: {why}", sec.rc)
         };
-        self.notes.push(note.trim_end().to_string());
+        let note = note.trim_end().to_string();
+        if sec.rc == TIMED_OUT || refused(&sec.err) {
+            self.blind.push(note.clone());
+        }
+        self.notes.push(note);
         None
     }
 
@@ -185,6 +203,17 @@ impl Parser {
 
     fn note(&mut self, name: &str, line: usize, what: &str) {
         self.notes.push(format!("section {name} line {line}: {what}"));
+    }
+
+    /// Not root: iptables, nft, the docker socket and dockerd's argv refuse
+    /// or hide what they have, so every later "nothing found" is unknown.
+    fn identity(&mut self) {
+        let uid = self.ok_quiet("uid").and_then(|l| l.first().map(|u| u.trim().to_string()));
+        if let Some(uid) = uid.filter(|u| u != "0") {
+            self.blind.push(format!(
+                "the probe ran as uid {uid}, not root: iptables, nft, the docker socket and dockerd's argv cannot all be read (run netdoctor as root, e.g. with sudo)"
+            ));
+        }
     }
 
     fn os(&mut self) -> Os {
@@ -254,8 +283,16 @@ impl Parser {
     /// note; a timeout still is ("could not look").
     fn ok_quiet(&mut self, name: &str) -> Option<Vec<String>> {
         let sec = self.s.found.get(name)?;
-        if sec.rc == TIMED_OUT {
-            self.notes.push(format!("section {name}: timed out after {PROBE_TIMEOUT_SECS} s (could not look)"));
+        let note = if sec.rc == TIMED_OUT {
+            Some(format!("section {name}: timed out after {PROBE_TIMEOUT_SECS} s (could not look)"))
+        } else if sec.rc != 0 && refused(&sec.err) {
+            Some(format!("section {name}: refused: {}", sec.err.first().map(|l| l.trim()).unwrap_or_default()))
+        } else {
+            None
+        };
+        if let Some(n) = note {
+            self.blind.push(n.clone());
+            self.notes.push(n);
         }
         (sec.rc == 0).then(|| sec.out.clone())
     }
@@ -352,7 +389,11 @@ impl Parser {
         let sec = self.any(name)?.clone();
         if sec.rc != 0 {
             let why = sec.err.first().cloned().unwrap_or_default();
-            self.notes.push(format!("section {name}: {tool} exited {}: {why}", sec.rc));
+            let note = format!("section {name}: {tool} exited {}: {why}", sec.rc);
+            if sec.rc == TIMED_OUT || refused(&sec.err) {
+                self.blind.push(note.clone());
+            }
+            self.notes.push(note);
             return None;
         }
         match parse_iptables_save(&sec.out, tool) {
@@ -480,7 +521,8 @@ impl Parser {
         if let Some(sec) = self.any("docker.containers").filter(|s| s.rc != 0) {
             self.could_not_list_containers(sec.rc, sec.err.first().cloned(), d.cli_installed, d.unit.as_ref());
         }
-        if let Some(lines) = self.ok_quiet("docker.containers") {
+        // A failure was said just above, once.
+        if let Some(lines) = self.any("docker.containers").filter(|s| s.rc == 0).map(|s| s.out.clone()) {
             let mut cs = Vec::new();
             let mut created = Vec::new();
             for (i, l) in lines.iter().enumerate() {
@@ -540,7 +582,9 @@ impl Parser {
         } else {
             format!("`docker ps` exited {rc}: {}", err.unwrap_or_default())
         };
-        self.notes.push(format!("section docker.containers: could not look at containers: {}", why.trim_end()));
+        let note = format!("section docker.containers: could not look at containers: {}", why.trim_end());
+        self.blind.push(note.clone());
+        self.notes.push(note);
     }
 
     fn sysctl(&mut self) -> Sysctl {
@@ -866,6 +910,24 @@ mod tests {
         let f = parse_probe(t, "x").unwrap();
         assert!(f.iptables.nft.is_none());
         assert!(f.notes.iter().any(|n| n.contains("rules.nft4 line 3")), "{:?}", f.notes);
+    }
+
+    #[test]
+    fn what_could_not_be_seen_is_said_never_healthy() {
+        // A frozen dockerd (timeout's 124), a non-root probe, iptables refusing.
+        let t = "@@ND probe version=1\n@@ND begin uid\n1000\n@@ND end uid rc=0\n\
+                 @@ND begin docker.info\n@@ND end docker.info rc=124\n\
+                 @@ND begin rules.nft4\n@@ND stderr rules.nft4\niptables-nft-save v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n@@ND end rules.nft4 rc=1\n\
+                 @@ND done\n";
+        let f = parse_probe(t, "x").unwrap();
+        let blind = f.could_not_look.join("\n");
+        assert!(blind.contains("uid 1000, not root"), "{blind}");
+        assert!(blind.contains("docker.info: timed out after 30 s"), "{blind}");
+        assert!(blind.contains("rules.nft4") && blind.contains("you must be root"), "{blind}");
+        assert_eq!(crate::finding::Summary::default().verdict_code(&f.could_not_look), 3);
+        // As root with everything read: nothing unseen.
+        let ok = parse_probe("@@ND probe version=1\n@@ND begin uid\n0\n@@ND end uid rc=0\n@@ND done\n", "x").unwrap();
+        assert!(ok.could_not_look.is_empty(), "{:?}", ok.could_not_look);
     }
 
     #[test]

@@ -37,6 +37,12 @@ pub struct Facts {
     /// Notes about probe sections that could not be read, for the report.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// What the probe could not look at that a verdict depends on: a
+    /// command that timed out, a permission refused, not root, containers
+    /// that could not be listed. Non-empty: `check` exits 3 unless it found
+    /// an incident ("could not look", never "healthy").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub could_not_look: Vec<String>,
 }
 
 /// Operating system identity.

@@ -123,7 +123,8 @@ impl Summary {
             warnings: findings.iter().filter(|f| f.severity == Severity::Warning).count(),
         }
     }
-    /// `check`'s exit code: 2 incident, 1 warnings only, 0 healthy.
+    /// `check`'s exit code when the probe could look at everything: 2
+    /// incident, 1 warnings only, 0 healthy.
     pub fn exit_code(&self) -> i32 {
         if self.incidents > 0 {
             2
@@ -131,6 +132,16 @@ impl Summary {
             1
         } else {
             0
+        }
+    }
+    /// `check`'s exit code: an incident found is 2 whatever could not be
+    /// seen; otherwise a fact that could not be looked at makes it 3 ("could
+    /// not look"), never 0 or 1.
+    pub fn verdict_code(&self, could_not_look: &[String]) -> i32 {
+        match self.exit_code() {
+            2 => 2,
+            _ if !could_not_look.is_empty() => 3,
+            c => c,
         }
     }
 }

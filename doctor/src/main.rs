@@ -127,10 +127,10 @@ fn run(cli: Cli) -> Result<i32, Error> {
             let f = facts_for(&target, &facts)?;
             let findings = rules::analyse(&f);
             match format {
-                Format::Json => println!("{}", json(&report::CheckReport::new(&f.target, &findings))),
-                Format::Human => print!("{}", report::check_human(&f.target, &findings, &f.notes, color())),
+                Format::Json => println!("{}", json(&report::CheckReport::new(&f.target, &findings, &f.could_not_look))),
+                Format::Human => print!("{}", report::check_human(&f.target, &findings, &f.notes, &f.could_not_look, color())),
             }
-            Ok(Summary::of(&findings).exit_code())
+            Ok(Summary::of(&findings).verdict_code(&f.could_not_look))
         }
         Cmd::Collect { target, probe_output } => {
             let f = match probe_output {

@@ -178,8 +178,11 @@ f_containers() {
     # Without the CLI (Debian 13's docker-cli not installed) nothing can be
     # listed: say so (rc 127), never print an empty list.
     have docker || { echo "docker: command not found" >&2; return 127; }
-    all=$($ND_TO docker ps -a --no-trunc --format '{{.ID}}|{{.State}}|{{.Names}}' 2>/dev/null) ||
-        all=$($ND_TO docker ps --no-trunc --format '{{.ID}}|running|{{.Names}}') || return $?
+    # A timeout (124) is not an old engine: do not wait a second time.
+    all=$($ND_TO docker ps -a --no-trunc --format '{{.ID}}|{{.State}}|{{.Names}}' 2>/dev/null)
+    rc=$?
+    [ "$rc" = 124 ] && return 124
+    [ "$rc" = 0 ] || all=$($ND_TO docker ps --no-trunc --format '{{.ID}}|running|{{.Names}}') || return $?
     printf '%s\n' "$all" | grep '|created|' | sed 's/^[^|]*|created|/created=/'
     ids=$(printf '%s\n' "$all" | grep '|running|' | cut -d'|' -f1)
     [ -n "$ids" ] || return 0
@@ -208,8 +211,12 @@ f_firewalld_group() {
 
 # --- background first: slower groups overlap with everything else --------
 # FirewallBackend exists from Docker 28.1 on: `null`, empty or an error before.
+# A dockerd that did not answer the first question will not answer the
+# second: asking again would double the wait.
 ( nd docker.info docker info --format '{{.ServerVersion}}|{{.LiveRestoreEnabled}}|{{.Containers}}|{{.ContainersRunning}}|{{.Driver}}'
-  nd docker.firewall-backend docker info --format '{{json .FirewallBackend}}' ) &
+  if [ "$(cat "$ND_T/docker.info.rc" 2>/dev/null)" != 124 ]; then
+      nd docker.firewall-backend docker info --format '{{json .FirewallBackend}}'
+  fi ) &
 ND_J1=$!
 ( ndf docker.containers f_containers ) &
 ND_J2=$!
@@ -222,6 +229,7 @@ ND_J4=$!
 ND_J5=$!
 
 # --- foreground: cheap facts --------------------------------------------
+nd uid id -u
 ndf os f_os
 ndf kernel f_kernel
 ndf virt f_virt

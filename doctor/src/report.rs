@@ -18,6 +18,8 @@ pub struct CheckReport<'a> {
     pub target: &'a str,
     /// Findings, incidents first.
     pub findings: &'a [Finding],
+    /// What the probe could not look at; non-empty and no incident: exit 3.
+    pub could_not_look: &'a [String],
     /// Counts by severity.
     pub summary: Summary,
 }
@@ -59,8 +61,8 @@ impl<'a> ExplainReport<'a> {
 
 impl<'a> CheckReport<'a> {
     /// Report for these findings.
-    pub fn new(target: &'a str, findings: &'a [Finding]) -> Self {
-        CheckReport { schema: SCHEMA, target, findings, summary: Summary::of(findings) }
+    pub fn new(target: &'a str, findings: &'a [Finding], could_not_look: &'a [String]) -> Self {
+        CheckReport { schema: SCHEMA, target, findings, could_not_look, summary: Summary::of(findings) }
     }
 }
 
@@ -130,7 +132,7 @@ fn summary_line(s: Summary) -> String {
 }
 
 /// Human text for `check`.
-pub fn check_human(target: &str, findings: &[Finding], notes: &[String], color: bool) -> String {
+pub fn check_human(target: &str, findings: &[Finding], notes: &[String], could_not_look: &[String], color: bool) -> String {
     let p = Paint(color);
     let mut out = format!("netdoctor check: {target}\n\n");
     for f in findings {
@@ -145,7 +147,16 @@ pub fn check_human(target: &str, findings: &[Finding], notes: &[String], color: 
         out.push('\n');
     }
     let summary = Summary::of(findings);
-    if summary.incidents == 0 && summary.warnings == 0 && !notes.is_empty() {
+    if summary.incidents == 0 && !could_not_look.is_empty() {
+        // Exit 3: the verdict would rest on facts nobody saw.
+        let _ = writeln!(out, "{}", p.bold("could not look, so no verdict:"));
+        for n in could_not_look {
+            let _ = writeln!(out, "  - {n}");
+        }
+        if summary.warnings > 0 {
+            let _ = writeln!(out, "{} warning(s) in the facts that could be read", summary.warnings);
+        }
+    } else if summary.incidents == 0 && summary.warnings == 0 && !notes.is_empty() {
         // Facts that could not be read are not healthy ones.
         let _ = writeln!(out, "no incident, no warning in the facts that could be read; {} could not be looked at (see above)", notes.len());
     } else {

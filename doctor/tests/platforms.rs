@@ -180,7 +180,7 @@ fn no_docker_cli_is_could_not_look() {
     let got = analyse(&flushed);
     let step = &finding(&got, "firewalld-flushed-chains").plan[0];
     assert_eq!(step.needs, Needs::Yes, "{step:?}");
-    let human = doctor::report::check_human(&f.target, &analyse(&f), &f.notes, false);
+    let human = doctor::report::check_human(&f.target, &analyse(&f), &f.notes, &f.could_not_look, false);
     assert!(!human.contains("healthy"), "{human}");
     assert!(human.contains("could not be looked at"), "{human}");
 }

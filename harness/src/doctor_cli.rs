@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 pub struct CheckReport {
     /// What the doctor found, most severe first.
     pub findings: Vec<Finding>,
+    /// What its probe could not look at (then no incident means exit 3, no verdict).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub could_not_look: Vec<String>,
 }
 
 impl CheckReport {

@@ -415,13 +415,27 @@ impl Ctx<'_> {
         report.result = format!("exit {}", run.exit_code);
         let output = format!("{}\n{}", run.stdout, run.stderr);
         match call {
-            DoctorCall::Check { expect_findings } => {
+            DoctorCall::Check { expect_findings, could_not_look } => {
                 let check: CheckReport = doctor_cli::parse(&run)?;
                 let codes = check.verdict_codes();
+                let blind = check.could_not_look.clone();
                 report.check = Some(check);
-                // Exit 3 means the doctor could not look: never a pass.
-                if run.exit_code == 3 || run.exit_code < 0 {
+                if run.exit_code < 0 {
                     return Ok((false, output));
+                }
+                // Exit 3 means the doctor could not look: a pass only where
+                // the scenario made it blind on purpose and it said so.
+                let missed: Vec<&String> = could_not_look.iter().filter(|w| !blind.iter().any(|b| b.contains(w.as_str()))).collect();
+                let has_incident = run.exit_code == 2;
+                if could_not_look.is_empty() {
+                    if run.exit_code == 3 || !blind.is_empty() {
+                        return Ok((false, format!("{output}\nthe doctor could not look at {blind:?}; the scenario expects it to see everything")));
+                    }
+                } else if !missed.is_empty() || (run.exit_code != 3 && !has_incident) {
+                    return Ok((false, format!(
+                        "{output}\nthe scenario expects the doctor to say it could not look at {could_not_look:?} (exit 3); it exited {} and could not look at {blind:?}",
+                        run.exit_code
+                    )));
                 }
                 if let Some(expected) = expect_findings {
                     let mut expected = expected.clone();

@@ -85,6 +85,10 @@ pub enum DoctorCall {
     Check {
         /// The exact set of incident and warning codes expected (`Some(vec![])` = healthy).
         expect_findings: Option<Vec<String>>,
+        /// Texts the doctor's `could_not_look` must contain, each in some
+        /// entry: the doctor must say it could not look (exit 3 without an
+        /// incident). Empty: it must have seen everything.
+        could_not_look: Vec<String>,
     },
     /// `netdoctor fix --apply --yes --format json`.
     Fix {
@@ -282,7 +286,7 @@ const MODIFIERS: &[&str] = &["expect", "contains", "timeout", "on"];
 fn action_keys(action: &str) -> &'static [&'static str] {
     match action {
         "publish" => &["name"],
-        "doctor" => &["expect_findings", "allow_reboot", "yes"],
+        "doctor" => &["expect_findings", "could_not_look", "allow_reboot", "yes"],
         _ => &[],
     }
 }
@@ -595,13 +599,14 @@ fn parse_step(t: &toml::Table, line: usize) -> Result<Step, (String, String)> {
                     return Err((field(k), format!("only `doctor = \"fix\"` takes {k}")));
                 }
                 let expect_findings = t.get("expect_findings").map(|f| strings("expect_findings", f)).transpose()?;
-                Action::Doctor(DoctorCall::Check { expect_findings })
+                let could_not_look = t.get("could_not_look").map(|f| strings("could_not_look", f)).transpose()?.unwrap_or_default();
+                Action::Doctor(DoctorCall::Check { expect_findings, could_not_look })
             }
             _ => {
-                if t.contains_key("expect_findings") {
+                if let Some(k) = ["expect_findings", "could_not_look"].into_iter().find(|k| t.contains_key(*k)) {
                     return Err((
-                        field("expect_findings"),
-                        "only `doctor = \"check\"` takes expect_findings; check after the fix in `verify`".into(),
+                        field(k),
+                        format!("only `doctor = \"check\"` takes {k}; check after the fix in `verify`"),
                     ));
                 }
                 let flag = |k: &str, default: bool| match t.get(k) {

@@ -117,7 +117,10 @@ fn report(o: &Outcome) -> String {
                 let _ = writeln!(r, "    | {line}");
             }
             if let Some(check) = &step.check {
-                if check.findings.is_empty() {
+                for b in &check.could_not_look {
+                    let _ = writeln!(r, "    could not look: {b}");
+                }
+                if check.findings.is_empty() && check.could_not_look.is_empty() {
                     let _ = writeln!(r, "    no findings: healthy");
                 }
                 for f in &check.findings {
