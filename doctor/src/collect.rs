@@ -145,7 +145,8 @@ pub fn parse_probe(text: &str, target: &str) -> Result<Facts, CollectError> {
     f.firewalld = p.firewalld(&f.iptables);
     f.docker = p.docker();
     f.sysctl = p.sysctl();
-    f.listening_tcp_ports = p.listening();
+    f.listening_tcp_ports = p.listening("listen", "LISTEN");
+    f.listening_udp_ports = p.listening("listen.udp", "UNCONN");
     f.ruleset_services = p.ruleset_services();
     f.could_not_look = p.blind;
     f.notes = p.notes;
@@ -583,7 +584,11 @@ impl Parser {
             format!("`docker ps` exited {rc}: {}", err.unwrap_or_default())
         };
         let note = format!("section docker.containers: could not look at containers: {}", why.trim_end());
-        self.blind.push(note.clone());
+        // A dockerd that is down has nothing to list (its failure is a
+        // finding of its own); one that runs, or may, hides its containers.
+        if unit.is_none_or(Unit::is_active) {
+            self.blind.push(note.clone());
+        }
         self.notes.push(note);
     }
 
@@ -605,11 +610,12 @@ impl Parser {
         s
     }
 
-    fn listening(&mut self) -> Option<Vec<u16>> {
-        let lines = self.ok_quiet("listen")?;
+    /// Local ports of `ss -tln` (state LISTEN) or `ss -uln` (UNCONN) lines.
+    fn listening(&mut self, section: &str, state: &str) -> Option<Vec<u16>> {
+        let lines = self.ok_quiet(section)?;
         let mut ports: Vec<u16> = lines
             .iter()
-            .filter(|l| l.starts_with("LISTEN"))
+            .filter(|l| l.starts_with(state))
             .filter_map(|l| l.split_whitespace().nth(3))
             .filter_map(|a| a.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
             .collect();

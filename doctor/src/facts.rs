@@ -30,6 +30,10 @@ pub struct Facts {
     /// TCP ports something listens on (from `ss -Htln`); `None` when ss is missing.
     #[serde(default)]
     pub listening_tcp_ports: Option<Vec<u16>>,
+    /// UDP ports something is bound to (from `ss -uln`); `None` when ss is
+    /// missing or the facts are older.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listening_udp_ports: Option<Vec<u16>>,
     /// Other services that load a whole ruleset (nftables, netfilter-persistent,
     /// iptables, ufw), as installed on the host.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -43,6 +47,15 @@ pub struct Facts {
     /// an incident ("could not look", never "healthy").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub could_not_look: Vec<String>,
+}
+
+impl Facts {
+    /// Whether something on the host listens on (TCP) or is bound to (UDP)
+    /// this port; `false` when it could not be looked at.
+    pub fn port_in_use(&self, proto: &str, port: u16) -> bool {
+        let list = if proto == "udp" { &self.listening_udp_ports } else { &self.listening_tcp_ports };
+        list.as_deref().is_some_and(|l| l.contains(&port))
+    }
 }
 
 /// Operating system identity.

@@ -83,6 +83,8 @@ pub mod codes {
     pub const DOCKER_CHAINS_FLUSHED: &str = "docker-chains-flushed";
     /// `docker0` is bound to another firewalld zone (`ZONE_CONFLICT`).
     pub const FIREWALLD_ZONE_CONFLICT: &str = "firewalld-zone-conflict";
+    /// kubelet's hint chains are in the backend Docker's rules are not in.
+    pub const KUBELET_BACKEND_SPLIT: &str = "kubelet-backend-split";
     /// explain: nothing matched.
     pub const UNKNOWN: &str = "unknown";
     /// Every code a rule can emit.
@@ -99,6 +101,7 @@ pub mod codes {
         IP_FORWARDING_DISABLED,
         DOCKER_DAEMON_FAILED,
         FIREWALLD_ZONE_CONFLICT,
+        KUBELET_BACKEND_SPLIT,
     ];
     /// Every code `explain` can name (all of them), in the order ties are broken.
     pub fn explain_codes() -> impl Iterator<Item = &'static str> {

@@ -263,6 +263,7 @@ else
 fi
 nd nft.tables nft list tables
 nd listen ss -tln
+nd listen.udp ss -uln
 
 wait $ND_J1 $ND_J2 $ND_J3 $ND_J4 $ND_J5 2>/dev/null
 ND_NAMES="$ND_NAMES docker.info docker.firewall-backend docker.containers fw.dbus-version fw.dbus-state fw.dbus-default-zone fw.dbus-active-zones fw.cmd-state fw.cmd-version fw.cmd-default-zone fw.cmd-active-zones docker.journal docker.journal-markers modprobe"

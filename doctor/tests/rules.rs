@@ -61,6 +61,7 @@ const CASES: &[(&str, &[(&str, Severity)])] = &[
     ("debian12-dnat-rules-lost-chains-kept", &[("published-port-without-rule", I)]),
     ("debian12-firewalld-zone-conflict", &[("firewalld-zone-conflict", I)]),
     ("debian12-firewalld-restarted-subscribed-quiet-log", &[]),
+    ("debian12-kubelet-hint-chains-in-legacy", &[("kubelet-backend-split", W)]),
 ];
 
 #[test]

@@ -19,6 +19,7 @@ pub mod gc;
 pub mod interrupt;
 pub mod bench;
 pub mod http_probe;
+pub mod udp_probe;
 pub mod scenario;
 pub mod runner;
 pub mod admin_rules;

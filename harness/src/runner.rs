@@ -7,11 +7,11 @@
 use crate::doctor_cli::{self, CheckReport, FixReport};
 use crate::events::Event;
 use crate::admin_rules;
-use crate::http_probe;
+use crate::{http_probe, udp_probe};
 use crate::node::{self, Node};
 use crate::outcome::{Outcome, StageReport, StepReport, Transcript, TranscriptEntry};
 use crate::platform::{NodeBackend, Platform};
-use crate::scenario::{Action, DoctorCall, Expect, Scenario, Stage, Step, UnitVerb};
+use crate::scenario::{Action, DoctorCall, Expect, Proto, Scenario, Stage, Step, UnitVerb};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -80,12 +80,21 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-/// The probe web server every `publish` step starts inside the node's dockerd
+/// The probe server every `publish` step starts inside the node's dockerd
 /// (`probe:latest`, imported into every node when it becomes ready, serves
 /// busybox httpd on port 80). `unless-stopped`, as production containers
 /// are: a docker restart brings it back, so "cured" includes the old port.
-fn publish_command(port: u16, name: &str) -> String {
-    format!("docker run -d --restart unless-stopped --name {name} -p {port}:80 probe:latest")
+/// UDP: busybox has no UDP server, so the same image runs the node's own
+/// python3 (its /usr mounted read-only) as an echo server on the same port,
+/// tagging replies with the container's name.
+fn publish_command(port: u16, name: &str, proto: Proto) -> String {
+    match proto {
+        Proto::Tcp => format!("docker run -d --restart unless-stopped --name {name} -p {port}:80 probe:latest"),
+        Proto::Udp => format!(
+            "docker run -d --restart unless-stopped --name {name} -p {port}:{port}/udp -v /usr:/usr:ro -v /usr/lib:/lib:ro -v /usr/lib64:/lib64:ro probe:latest {}",
+            udp_probe::echo_server_script(port, name)
+        ),
+    }
 }
 
 /// The shell command a node-side action runs.
@@ -109,16 +118,17 @@ fn node_command(action: &Action) -> Option<String> {
             "update-alternatives --set iptables /usr/sbin/iptables-{b} && update-alternatives --set ip6tables /usr/sbin/ip6tables-{b}"
         ),
         Action::Modprobe(mods) => format!("modprobe -a {}", mods.join(" ")),
-        Action::Publish { port, name } => publish_command(*port, name),
+        Action::Publish { port, name, proto } => publish_command(*port, name, *proto),
         Action::RemoveContainer(name) => format!("docker rm -f {name}"),
-        Action::ProbePort(_) | Action::Doctor(_) | Action::Reboot => return None,
+        Action::ProbePort { .. } | Action::Doctor(_) | Action::Reboot => return None,
     })
 }
 
 /// What a step is, in the words of the report.
 fn describe(action: &Action) -> String {
     match action {
-        Action::ProbePort(p) => format!("GET http://[node]:{p}/ from the host"),
+        Action::ProbePort { port: p, proto: Proto::Tcp } => format!("GET http://[node]:{p}/ from the host"),
+        Action::ProbePort { port: p, proto: Proto::Udp } => format!("UDP datagram to [node]:{p} from the host, echo expected"),
         Action::Doctor(DoctorCall::Check { .. }) => "netdoctor check".into(),
         Action::Doctor(call @ DoctorCall::Fix { .. }) => format!("netdoctor {}", fix_args(call).join(" ")),
         Action::Reboot => "reboot the node".into(),
@@ -327,7 +337,8 @@ impl Ctx<'_> {
             fix: None,
         };
         let (succeeded, output) = match &step.action {
-            Action::ProbePort(port) => self.probe(stage, step, *port, &mut report).await?,
+            Action::ProbePort { port, proto: Proto::Tcp } => self.probe(stage, step, *port, &mut report).await?,
+            Action::ProbePort { port, proto: Proto::Udp } => self.probe_udp(stage, step, *port, &mut report).await?,
             Action::Doctor(call) => self.doctor(stage, step, call, &mut report).await?,
             Action::Reboot => {
                 let t = Instant::now();
@@ -400,6 +411,34 @@ impl Ctx<'_> {
             }
         }
         self.record(stage, "host", format!("GET http://{addr}/"), if ok { 0 } else { 1 }, last.clone(), String::new(), t.elapsed());
+        report.result = last.clone();
+        Ok((ok, last))
+    }
+
+    /// Like [`Self::probe`], with a datagram that must come back echoed.
+    async fn probe_udp(&mut self, stage: Stage, step: &Step, port: u16, report: &mut StepReport) -> anyhow::Result<(bool, String)> {
+        let addr = self.node.endpoint(port).await?;
+        let t = Instant::now();
+        let attempts = match step.expect {
+            Expect::Success => 20,
+            Expect::Failure => 3,
+        };
+        let mut last = String::new();
+        let mut ok = false;
+        for i in 0..attempts {
+            match udp_probe::echo(addr, Duration::from_secs(1)).await {
+                Ok(reply) => {
+                    ok = true;
+                    last = format!("echo {reply:?}");
+                    break;
+                }
+                Err(e) => last = format!("no echo ({})", short_io_error(&e)),
+            }
+            if step.expect == Expect::Failure || i + 1 < attempts {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        self.record(stage, "host", format!("UDP {} to {addr}", udp_probe::PAYLOAD), if ok { 0 } else { 1 }, last.clone(), String::new(), t.elapsed());
         report.result = last.clone();
         Ok((ok, last))
     }

@@ -115,21 +115,39 @@ pub enum Action {
     IptablesAlternative(String),
     /// Load kernel modules.
     Modprobe(Vec<String>),
-    /// Run the probe web server in the node's dockerd, publishing `port` to its port 80.
+    /// Run a probe server in the node's dockerd: TCP, the web server on its
+    /// port 80; UDP, an echo server on the same port.
     Publish {
         /// Host-side (node-side) port.
         port: u16,
         /// Container name.
         name: String,
+        /// `tcp` or `udp`.
+        proto: Proto,
     },
     /// `docker rm -f NAME` inside the node.
     RemoveContainer(String),
-    /// HTTP GET from the host to the node's endpoint for this port.
-    ProbePort(u16),
+    /// From the host to the node's endpoint for this port: TCP, an HTTP GET
+    /// (success is 200); UDP, a datagram that must come back echoed.
+    ProbePort {
+        /// Node-side port.
+        port: u16,
+        /// `tcp` or `udp`.
+        proto: Proto,
+    },
     /// Run the doctor from the host against the node.
     Doctor(DoctorCall),
     /// Reboot the node (VMs only) and wait until it is ready.
     Reboot,
+}
+
+/// The transport of a published port or a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// TCP (the default).
+    Tcp,
+    /// UDP: container nodes only (a VM's user network forwards TCP only).
+    Udp,
 }
 
 /// Whether a step must succeed or fail.
@@ -174,7 +192,7 @@ impl Step {
     /// or failing, a command's outcome or output asserted.
     pub fn is_oracle(&self) -> bool {
         !matches!(self.action, Action::Doctor(_))
-            && (matches!(self.action, Action::ProbePort(_) | Action::Publish { .. }) || self.expect == Expect::Failure || !self.contains.is_empty())
+            && (matches!(self.action, Action::ProbePort { .. } | Action::Publish { .. }) || self.expect == Expect::Failure || !self.contains.is_empty())
     }
 }
 
@@ -285,7 +303,8 @@ const MODIFIERS: &[&str] = &["expect", "contains", "timeout", "on"];
 /// Extra keys allowed only beside a given action.
 fn action_keys(action: &str) -> &'static [&'static str] {
     match action {
-        "publish" => &["name"],
+        "publish" => &["name", "proto"],
+        "probe_port" => &["proto"],
         "doctor" => &["expect_findings", "could_not_look", "allow_reboot", "yes"],
         _ => &[],
     }
@@ -446,6 +465,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         stages.push((stage, steps));
     }
 
+    // A VM's user network forwards TCP ports to the host, not UDP.
+    let udp = |a: &Action| matches!(a, Action::Publish { proto: Proto::Udp, .. } | Action::ProbePort { proto: Proto::Udp, .. });
+    if backends.contains(&NodeBackend::Vm)
+        && let Some(st) = stages.iter().flat_map(|(_, s)| s).find(|st| udp(&st.action))
+    {
+        return Err(err(
+            Some(st.line),
+            "backends",
+            "`proto = \"udp\"` needs the container backend (a VM's user network forwards TCP only): drop \"vm\" from backends".into(),
+        ));
+    }
+
     // The cure under test is the doctor's: a reboot it asks for must be its
     // own, so the harness never reboots in the remediate stage.
     if let Some((_, steps)) = stages.iter().find(|(s, _)| *s == Stage::Remediate)
@@ -563,6 +594,12 @@ fn parse_step(t: &toml::Table, line: usize) -> Result<Step, (String, String)> {
             Err((field(k), format!("`{s}` is not one of: {}", allowed.join(", "))))
         }
     };
+    let proto_of = |t: &toml::Table| -> Result<Proto, (String, String)> {
+        match t.get("proto") {
+            None => Ok(Proto::Tcp),
+            Some(p) => Ok(if one_of("proto", p, &["tcp", "udp"])? == "udp" { Proto::Udp } else { Proto::Tcp }),
+        }
+    };
     let strings = |k: &str, v: &toml::Value| -> Result<Vec<String>, (String, String)> {
         match v {
             toml::Value::String(s) => Ok(vec![s.clone()]),
@@ -585,14 +622,16 @@ fn parse_step(t: &toml::Table, line: usize) -> Result<Step, (String, String)> {
         "modprobe" => Action::Modprobe(strings("modprobe", v)?),
         "publish" => {
             let p = port("publish", v)?;
+            let proto = proto_of(t)?;
             let name = match t.get("name") {
                 Some(n) => string("name", n)?,
+                None if proto == Proto::Udp => format!("udp{p}"),
                 None => format!("web{p}"),
             };
-            Action::Publish { port: p, name }
+            Action::Publish { port: p, name, proto }
         }
         "remove_container" => Action::RemoveContainer(string("remove_container", v)?),
-        "probe_port" => Action::ProbePort(port("probe_port", v)?),
+        "probe_port" => Action::ProbePort { port: port("probe_port", v)?, proto: proto_of(t)? },
         "doctor" => match one_of("doctor", v, &["check", "fix"])?.as_str() {
             "check" => {
                 if let Some(k) = ["allow_reboot", "yes"].into_iter().find(|k| t.contains_key(*k)) {
@@ -692,10 +731,23 @@ mod tests {
         let fault = &s.stages[0].1;
         assert_eq!(fault[0].action, Action::Unit(UnitVerb::Stop, "firewalld".into()));
         assert_eq!(fault[0].line, 8);
-        assert_eq!(fault[1].action, Action::Publish { port: 8893, name: "web8893".into() });
+        assert_eq!(fault[1].action, Action::Publish { port: 8893, name: "web8893".into(), proto: Proto::Tcp });
         let symptom = &s.stages[1].1[0];
         assert_eq!(symptom.expect, Expect::Failure);
         assert_eq!(symptom.contains, vec!["No chain".to_string()]);
+    }
+
+    #[test]
+    fn udp_publishes_and_probes_need_containers() {
+        let body = "prepare = [{ publish = 5353, proto = \"udp\" }, { probe_port = 5353, proto = \"udp\" }]\n";
+        let s = parse_str(&format!("{HEAD}{body}")).unwrap();
+        assert_eq!(s.stages[0].1[0].action, Action::Publish { port: 5353, name: "udp5353".into(), proto: Proto::Udp });
+        assert_eq!(s.stages[0].1[1].action, Action::ProbePort { port: 5353, proto: Proto::Udp });
+        let vm = HEAD.replace("[\"container\"]", "[\"container\", \"vm\"]");
+        let e = parse_str(&format!("{vm}{body}")).unwrap_err();
+        assert!(e.to_string().contains("needs the container backend"), "{e}");
+        let e = parse_str(&format!("{HEAD}prepare = [{{ probe_port = 53, proto = \"sctp\" }}]\n")).unwrap_err();
+        assert!(e.to_string().contains("`sctp` is not one of: tcp, udp"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("progress", 0),
     ("redact", 0),
     ("http_probe", 0),
+    ("udp_probe", 0),
     ("admin_rules", 0),
     ("doctor_cli", 0),
     ("bench", 0),

@@ -34,6 +34,62 @@ fn any_hint(ipt: &Iptables) -> bool {
         .any(|b| ipt.rules(*b).is_some_and(RuleSet::has_kubelet_hint) || ipt.rules6(*b).is_some_and(RuleSet::has_kubelet_hint))
 }
 
+/// The hint chains of one backend, as `table/CHAIN` (v4 and v6).
+fn hint_chains(ipt: &Iptables, b: Backend) -> Vec<String> {
+    let mut out = Vec::new();
+    for (v, rs) in [("", ipt.rules(b)), ("ip6 ", ipt.rules6(b))] {
+        for (t, table) in rs.map(|r| &r.tables).into_iter().flatten() {
+            for c in table.chains.iter().filter(|c| *c == "KUBE-IPTABLES-HINT" || *c == "KUBE-KUBELET-CANARY") {
+                out.push(format!("{v}{t}/{c}"));
+            }
+        }
+    }
+    out
+}
+
+/// kubelet-backend-split: Docker's rules sit consistently in one backend,
+/// but kubelet's hint chains are in (or win for) the other: kube-proxy and
+/// anything else started through kubernetes-sigs/iptables-wrappers writes
+/// its rules there, so the kernel runs two rule sets for the same traffic.
+/// A warning that names the split; no automatic cure (which side to move is
+/// the cluster admin's choice).
+pub fn kubelet_split(f: &Facts) -> Option<Finding> {
+    if !f.docker.manages_iptables || !f.docker.is_running() {
+        return None;
+    }
+    let ipt = &f.iptables;
+    let cur = ipt.current_backend?;
+    if ipt.backends_with_docker_chains() != [cur] || !any_hint(ipt) {
+        return None; // no Docker rules, a swap (iptables-backend-mismatch), or no kubelet
+    }
+    let kube = wrappers_choice(ipt);
+    if kube == cur {
+        return None;
+    }
+    let docker_tool = format!("iptables-{}", cur.name());
+    let kube_tool = format!("iptables-{}", kube.name());
+    let mut ev = vec![
+        format!("kubelet's hint chains in {kube_tool}: {}", hint_chains(ipt, kube).join(", ")),
+        format!("Docker's chains are in {docker_tool}: {}", ipt.rules(cur).map(|r| r.docker_chains().join(", ")).unwrap_or_default()),
+    ];
+    if let Some(a) = &ipt.alternative {
+        ev.push(format!("iptables alternative -> {} ({} mode)", a.value.as_deref().unwrap_or("?"), a.status.as_deref().unwrap_or("?")));
+    }
+    ev.push(format!(
+        "kubernetes-sigs/iptables-wrappers (kube-proxy's images, Calico, Cilium) picks {} from those hint chains: their rules and Docker's would be in different backends",
+        kube.name()
+    ));
+    Some(Finding {
+        code: codes::KUBELET_BACKEND_SPLIT.into(),
+        severity: Severity::Warning,
+        title: format!(
+            "kubelet's hint chains are in {kube_tool}, Docker's rules in {docker_tool}: Kubernetes' rules will land in the other backend than Docker's"
+        ),
+        evidence: ev,
+        plan: vec![],
+    })
+}
+
 /// Second word of a saved rule: its chain.
 fn chain_of(rule: &str) -> &str {
     rule.split_whitespace().nth(1).unwrap_or("")

@@ -30,6 +30,7 @@ pub fn analyse(f: &Facts) -> Vec<Finding> {
         out.extend(firewalld::flushed_chains(f));
         out.extend(firewalld::started_after_docker(f));
         out.extend(backend::mismatch(f));
+        out.extend(backend::kubelet_split(f));
         out.extend(ports::published_without_rule(f));
     }
     out.extend(ports::already_allocated(f));

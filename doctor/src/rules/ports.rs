@@ -30,7 +30,7 @@ pub fn published_without_rule(f: &Facts) -> Option<Finding> {
     let rules = f.iptables.rules(b)?;
     let mut ev = Vec::new();
     let mut names = Vec::new();
-    let mut missing: Vec<u16> = Vec::new();
+    let mut missing: Vec<(String, u16)> = Vec::new();
     // Only bridge-network publishes are DNAT rules (host networking uses
     // the node's own ports; `-p` is then discarded by dockerd).
     for c in f.docker.running().iter().filter(|c| c.publishes_through_nat()) {
@@ -57,7 +57,7 @@ pub fn published_without_rule(f: &Facts) -> Option<Finding> {
                 if !names.contains(&c.name) {
                     names.push(c.name.clone());
                 }
-                missing.push(p.host_port);
+                missing.push((p.proto.clone(), p.host_port));
             }
         }
     }
@@ -88,11 +88,11 @@ pub fn published_without_rule(f: &Facts) -> Option<Finding> {
     // With `userland-proxy: false` dockerd only holds the port open (a
     // dummy listener that never forwards): nothing answers.
     let open = input_unfiltered(f, rules) && f.docker.userland_proxy != Some(false);
-    let proxied = open && missing.iter().all(|port| f.listening_tcp_ports.as_deref().is_some_and(|l| l.contains(port)));
+    let proxied = open && missing.iter().all(|(proto, port)| f.port_in_use(proto, *port));
     let (severity, title) = if proxied {
         ev.push(format!(
             "the node listens on {} (docker-proxy: the userland proxy is on) and nothing filters INPUT (firewalld is not running, {} filter INPUT is empty with policy ACCEPT): outside connections still reach the container through the proxy, without the client's address",
-            missing.iter().map(u16::to_string).collect::<Vec<_>>().join(", "),
+            missing.iter().map(|(proto, port)| if proto == "tcp" { port.to_string() } else { format!("{port}/{proto}") }).collect::<Vec<_>>().join(", "),
             rules.tool
         ));
         (
@@ -124,11 +124,15 @@ fn input_unfiltered(f: &Facts, r: &RuleSet) -> bool {
 ///   `listen tcp4 0.0.0.0:8080: bind: address already in use` -> 8080;
 /// - 28.x, a host process holds it (dockerd binds the port itself):
 ///   `failed to bind host port for 0.0.0.0:9090:172.17.0.3:80/tcp: address already in use` -> 9090.
-fn allocated_port(line: &str) -> Option<u16> {
+///
+/// UDP alike: `listen udp4 0.0.0.0:5353: bind: address already in use`,
+/// `…:5353/udp: address already in use`. The protocol is `None` where the
+/// text does not say (`port is already allocated`).
+fn allocated_port(line: &str) -> Option<(u16, Option<&'static str>)> {
     let last_port = |s: &str| -> Option<u16> { s.rsplit(':').next()?.trim().parse().ok() };
     if line.contains("port is already allocated") {
         let rest = after(line, "Bind for ")?;
-        return last_port(&rest[..rest.find(" failed")?]);
+        return Some((last_port(&rest[..rest.find(" failed")?])?, None));
     }
     if !line.contains("address already in use") {
         return None;
@@ -136,11 +140,18 @@ fn allocated_port(line: &str) -> Option<u16> {
     if let Some(rest) = after(line, "failed to bind host port for ") {
         // HOSTIP:HOSTPORT:CONTAINERIP:CONTAINERPORT/PROTO; an IPv6 host
         // address has colons of its own, so count from the right.
-        let fields: Vec<&str> = rest.split_whitespace().next()?.trim_end_matches(':').split(':').collect();
-        return fields.len().checked_sub(3).and_then(|i| fields[i].parse().ok());
+        let spec = rest.split_whitespace().next()?.trim_end_matches(':');
+        let proto = if spec.ends_with("/udp") { "udp" } else { "tcp" };
+        let fields: Vec<&str> = spec.split(':').collect();
+        return fields.len().checked_sub(3).and_then(|i| fields[i].parse().ok()).map(|p| (p, Some(proto)));
     }
-    let rest = &line[line.find("listen tcp")?..];
-    last_port(&rest[..rest.find(": bind")?])
+    for (needle, proto) in [("listen tcp", "tcp"), ("listen udp", "udp")] {
+        if let Some(i) = line.find(needle) {
+            let rest = &line[i..];
+            return Some((last_port(&rest[..rest.find(": bind")?])?, Some(proto)));
+        }
+    }
+    None
 }
 
 /// The text after the first `pat` in `s`.
@@ -160,16 +171,16 @@ fn endpoint_name(line: &str) -> Option<&str> {
 /// port-already-allocated: a container that could not start because its
 /// host port is taken still exists, and something still holds the port.
 pub fn already_allocated(f: &Facts) -> Option<Finding> {
-    let mut ports: Vec<(u16, String, Option<String>)> = Vec::new();
+    let mut ports: Vec<(u16, Option<&str>, String, Option<String>)> = Vec::new();
     for l in journal_since_last_start(&f.docker) {
-        if let Some(p) = allocated_port(l) {
-            ports.retain(|(q, _, _)| *q != p);
-            ports.push((p, l.trim().to_string(), endpoint_name(l).map(String::from)));
+        if let Some((p, proto)) = allocated_port(l) {
+            ports.retain(|(q, _, _, _)| *q != p);
+            ports.push((p, proto, l.trim().to_string(), endpoint_name(l).map(String::from)));
         }
     }
     let mut ev = Vec::new();
     let mut plan = Vec::new();
-    for (p, line, victim) in &ports {
+    for (p, proto, line, victim) in &ports {
         // Once the failed container is removed (or started elsewhere) the conflict is over.
         if let (Some(v), Some(created)) = (victim, &f.docker.created)
             && !created.contains(v)
@@ -180,21 +191,25 @@ pub fn already_allocated(f: &Facts) -> Option<Finding> {
             .docker
             .running()
             .iter()
-            .filter(|c| c.ports.iter().any(|x| x.host_port == *p))
+            .filter(|c| c.ports.iter().any(|x| x.host_port == *p && proto.is_none_or(|pr| x.proto == pr)))
             .map(|c| format!("container {}", c.name))
             .collect();
-        let listening = f.listening_tcp_ports.as_ref().is_some_and(|l| l.contains(p));
-        if holders.is_empty() && !listening {
+        // The protocol the error names; `port is already allocated` names none.
+        let in_use: Vec<&str> = ["tcp", "udp"].into_iter().filter(|pr| proto.is_none_or(|x| x == *pr) && f.port_in_use(pr, *p)).collect();
+        if holders.is_empty() && in_use.is_empty() {
             continue; // the conflict is over
         }
         ev.push(format!("docker journal: {line}"));
         let containers_known = f.docker.containers.is_some();
+        let ss = |pr: &str| if pr == "udp" { "ss -uln" } else { "ss -tln" };
+        let name = if *proto == Some("udp") { format!("{p}/udp") } else { p.to_string() };
         if !holders.is_empty() {
-            ev.push(format!("port {p} is held by {}", holders.join(", ")));
+            ev.push(format!("port {name} is held by {}", holders.join(", ")));
         } else if containers_known {
-            ev.push(format!("port {p} is held by a process listening on the host (ss -tln)"));
+            let how: Vec<&str> = in_use.iter().map(|pr| ss(pr)).collect();
+            ev.push(format!("port {name} is held by a process listening on the host ({})", how.join(", ")));
         } else {
-            ev.push(format!("port {p} is listened on (ss -tln); whether a container or a host process holds it could not be looked at (the containers could not be listed)"));
+            ev.push(format!("port {name} is listened on ({}); whether a container or a host process holds it could not be looked at (the containers could not be listed)", in_use.iter().map(|pr| ss(pr)).collect::<Vec<_>>().join(", ")));
         }
         match (victim, f.docker.created.is_some()) {
             (Some(v), true) => ev.push(format!("container {v} was created but never started")),
@@ -202,7 +217,11 @@ pub fn already_allocated(f: &Facts) -> Option<Finding> {
             (None, _) => {}
         }
         plan.push(Step {
-            command: format!("docker ps --filter publish={p}; ss -tlnp 'sport = :{p}'"),
+            command: if *proto == Some("udp") {
+                format!("docker ps --filter publish={p}/udp; ss -ulnp 'sport = :{p}'")
+            } else {
+                format!("docker ps --filter publish={p}; ss -tlnp 'sport = :{p}'")
+            },
             why: format!(
                 "show who holds port {p}; then re-create {} on another host port, or stop the holder",
                 victim.as_deref().unwrap_or("the container")
@@ -228,8 +247,8 @@ mod tests {
     use super::allocated_port;
     #[test]
     fn ports_from_allocation_errors() {
-        assert_eq!(allocated_port("driver failed programming external connectivity on endpoint web (abc): Bind for 0.0.0.0:8080 failed: port is already allocated"), Some(8080));
-        assert_eq!(allocated_port("Error starting userland proxy: listen tcp4 0.0.0.0:9000: bind: address already in use"), Some(9000));
+        assert_eq!(allocated_port("driver failed programming external connectivity on endpoint web (abc): Bind for 0.0.0.0:8080 failed: port is already allocated"), Some((8080, None)));
+        assert_eq!(allocated_port("Error starting userland proxy: listen tcp4 0.0.0.0:9000: bind: address already in use"), Some((9000, Some("tcp"))));
         assert_eq!(allocated_port("nothing here"), None);
         assert_eq!(super::endpoint_name("driver failed programming external connectivity on endpoint clash (90c2): Bind"), Some("clash"));
     }
@@ -239,17 +258,20 @@ mod tests {
     #[test]
     fn docker28_wordings() {
         let held_by_container = r#"dockerd[549]: time="2026-12-02T10:34:34.196807079Z" level=error msg="Handler for POST /v1.51/containers/197093b71a3b/start returned error: failed to set up container networking: driver failed programming external connectivity on endpoint clash (c1a6063dea37): Bind for 0.0.0.0:8080 failed: port is already allocated""#;
-        assert_eq!(allocated_port(held_by_container), Some(8080));
+        assert_eq!(allocated_port(held_by_container), Some((8080, None)));
         assert_eq!(super::endpoint_name(held_by_container), Some("clash"));
         let held_by_process = r#"dockerd[549]: time="2026-12-02T10:34:35.463389458Z" level=error msg="Handler for POST /v1.51/containers/c017d49e74a7/start returned error: failed to set up container networking: driver failed programming external connectivity on endpoint clash2 (75c722122d3e): failed to bind host port for 0.0.0.0:9090:172.17.0.3:80/tcp: address already in use""#;
-        assert_eq!(allocated_port(held_by_process), Some(9090));
+        assert_eq!(allocated_port(held_by_process), Some((9090, Some("tcp"))));
         assert_eq!(super::endpoint_name(held_by_process), Some("clash2"));
         let warning = r#"dockerd[549]: level=warning msg="Failed to allocate and map port" eid=75c7 ep=clash2 error="failed to bind host port for 0.0.0.0:9090:172.17.0.3:80/tcp: address already in use" net=bridge"#;
-        assert_eq!(allocated_port(warning), Some(9090));
+        assert_eq!(allocated_port(warning), Some((9090, Some("tcp"))));
         assert_eq!(super::endpoint_name(warning), Some("clash2"));
         // The wording the issue quotes for a host process (docker-proxy's listen, wrapped as 28.x wraps errors).
         let wrapped_listen = "failed to set up container networking: driver failed programming external connectivity on endpoint web (abc): listen tcp4 0.0.0.0:8080: bind: address already in use";
-        assert_eq!(allocated_port(wrapped_listen), Some(8080));
+        assert_eq!(allocated_port(wrapped_listen), Some((8080, Some("tcp"))));
+        // UDP, in docker-proxy's wording (20.10-27) and dockerd's own (28).
+        assert_eq!(allocated_port("Error starting userland proxy: listen udp4 0.0.0.0:5353: bind: address already in use"), Some((5353, Some("udp"))));
+        assert_eq!(allocated_port("failed to bind host port for 0.0.0.0:5353:172.17.0.2:5353/udp: address already in use"), Some((5353, Some("udp"))));
         assert_eq!(super::endpoint_name(wrapped_listen), Some("web"));
     }
 }
