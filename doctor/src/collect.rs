@@ -265,6 +265,12 @@ impl Parser {
             }
         }
         k.boot_images = self.ok("boot").unwrap_or_default();
+        k.package_trace = self.ok_quiet("kernel.package").filter(|l| !l.is_empty()).map(|l| {
+            l.into_iter()
+                .filter(|x| x.split_once('=').is_some_and(|(_, v)| !v.trim().is_empty()))
+                .map(|x| x.trim_end().to_string())
+                .collect()
+        });
         k.loaded_modules = self.ok_quiet("modules.loaded");
         k.builtin_modules = self.ok_quiet("modules.builtin");
         k.modprobe = self.modprobe();

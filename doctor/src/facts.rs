@@ -125,6 +125,13 @@ pub struct Kernel {
     pub builtin_modules: Option<Vec<String>>,
     /// modprobe dry runs; `None` when modprobe is missing or the tree is absent.
     pub modprobe: Option<Vec<ModprobeCheck>>,
+    /// What the package manager knows of the running kernel: its package
+    /// state (`dpkg-status=ii `, `rpm-status=installed`) and log lines
+    /// (`log=… purge linux-image-…`); empty values dropped. `Some(vec![])`:
+    /// dpkg or rpm was asked and knows nothing of it, a kernel booted from
+    /// outside the distribution. `None`: no package manager, or older facts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_trace: Option<Vec<String>>,
     /// Whether /run/reboot-required exists.
     pub reboot_required: bool,
     /// Packages listed in /run/reboot-required.pkgs.
@@ -500,6 +507,11 @@ impl Kernel {
     /// Whether the running kernel's modules are usable (tree with modules.dep).
     pub fn running_modules_usable(&self) -> bool {
         self.running_tree().is_some_and(|t| t.has_modules_dep)
+    }
+    /// Whether the running kernel came from outside the distribution: no
+    /// module tree of its own, and the package manager knows nothing of it.
+    pub fn booted_from_outside(&self) -> bool {
+        self.running_tree().is_none() && self.package_trace.as_ref().is_some_and(|t| t.is_empty())
     }
     /// Module trees of other kernels that look complete.
     pub fn other_trees(&self) -> Vec<&ModuleTree> {

@@ -89,6 +89,26 @@ f_boot() {
     return 0
 }
 
+# What the package manager knows of the running kernel: its package's state
+# and what dpkg's or yum's logs say of it. Nothing at all where a package
+# manager exists: a kernel booted from outside the distribution.
+f_kernel_pkg() {
+    r=$(uname -r)
+    if have dpkg-query; then
+        echo "dpkg-status=$(dpkg-query -W -f='${db:Status-Abbrev}' "linux-image-$r" 2>/dev/null)"
+        for f in /var/log/dpkg.log*; do
+            [ -r "$f" ] && zcat -f "$f" 2>/dev/null | grep -E " (install|upgrade|remove|purge) linux-image-$r(:[a-z0-9]+)? " | tail -n 3 | sed 's/^/log=/'
+        done
+    fi
+    if have rpm; then
+        if rpm -q "kernel-$r" >/dev/null 2>&1; then echo "rpm-status=installed"; else echo "rpm-status="; fi
+        for f in /var/log/yum.log*; do
+            [ -r "$f" ] && grep -F "kernel-$r" "$f" 2>/dev/null | tail -n 3 | sed 's/^/log=/'
+        done
+    fi
+    return 0
+}
+
 f_loaded() { cut -d' ' -f1 /proc/modules; }
 
 f_builtin() {
@@ -235,6 +255,7 @@ ndf kernel f_kernel
 ndf virt f_virt
 ndf modtrees f_modtrees
 ndf boot f_boot
+ndf kernel.package f_kernel_pkg
 ndf modules.loaded f_loaded
 ndf modules.builtin f_builtin
 ndf reboot-required f_reboot

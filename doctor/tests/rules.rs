@@ -62,6 +62,7 @@ const CASES: &[(&str, &[(&str, Severity)])] = &[
     ("debian12-firewalld-zone-conflict", &[("firewalld-zone-conflict", I)]),
     ("debian12-firewalld-restarted-subscribed-quiet-log", &[]),
     ("debian12-kubelet-hint-chains-in-legacy", &[("kubelet-backend-split", W)]),
+    ("debian12-vm-kernel-from-outside", &[("kernel-modules-unavailable", I), ("docker-daemon-failed", I)]),
 ];
 
 #[test]
@@ -106,6 +107,28 @@ fn stale_kernel_takes_precedence_over_backend_and_flush() {
     assert_eq!(codes, ["stale-kernel"]);
     assert!(got[0].evidence.iter().any(|e| e.contains("CHAIN_ADD failed")), "{:?}", got[0].evidence);
     assert_eq!(got[0].plan[0].needs, Needs::AllowReboot);
+}
+
+#[test]
+fn a_kernel_from_outside_the_distribution_is_not_stale() {
+    // Real capture: Debian 12 booted on Debian 13's 6.12 (scenario
+    // kernel-booted-from-outside-distribution): no tree, no package.
+    let f = load("debian12-vm-kernel-from-outside");
+    assert_eq!(f.kernel.package_trace.as_deref(), Some(&[][..]));
+    let got = analyse(&f);
+    assert!(!got.iter().any(|x| x.code == "stale-kernel" || x.code == "reboot-pending"), "{:?}", codes(&got));
+    assert!(got.iter().all(|x| x.plan.iter().all(|s| s.needs != Needs::AllowReboot)), "no reboot for a foreign kernel");
+    // The same host where dpkg's log shows the package purged: stale.
+    let mut purged = f.clone();
+    purged.kernel.package_trace =
+        Some(vec![format!("log=2026-12-03 10:00:00 purge linux-image-{}:amd64 6.12.117-1 <none>", f.kernel.release)]);
+    let got = analyse(&purged);
+    assert_eq!(got[0].code, "stale-kernel");
+    assert!(got[0].evidence.iter().any(|e| e.ends_with(&format!("purge linux-image-{}", f.kernel.release))), "{:?}", got[0].evidence);
+    // And where no package manager could be asked: as before, the tree decides.
+    let mut unknown = f.clone();
+    unknown.kernel.package_trace = None;
+    assert_eq!(analyse(&unknown)[0].code, "stale-kernel");
 }
 
 #[test]

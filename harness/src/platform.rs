@@ -47,6 +47,16 @@ impl Platform {
     pub fn parse(s: &str) -> Option<Platform> {
         Platform::ALL.into_iter().find(|p| p.name() == s)
     }
+
+    /// The platform whose VM kernel a `kernel = "foreign"` node of this one
+    /// boots: another Debian release, so no package of this guest owns it.
+    pub fn foreign_kernel_donor(self) -> Option<Platform> {
+        match self {
+            Platform::Debian12 => Some(Platform::Debian13),
+            Platform::Debian13 | Platform::Debian13Docker28 => Some(Platform::Debian12),
+            Platform::Centos7 => None,
+        }
+    }
 }
 
 impl NodeBackend {

@@ -428,10 +428,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         return Err(err(None, "backends", "list at least one backend, e.g. backends = [\"container\"]".into()));
     }
     if let Some(k) = &raw.node.kernel
-        && k != "oldest"
-        && k != "newest"
+        && !["oldest", "newest", "foreign"].contains(&k.as_str())
     {
-        return Err(err(None, "node.kernel", format!("`{k}` is not `oldest` or `newest`")));
+        return Err(err(None, "node.kernel", format!("`{k}` is not `oldest`, `newest` or `foreign`")));
     }
 
     let raw_stages = [

@@ -20,6 +20,10 @@ pub fn stale_kernel_evidence(f: &Facts) -> Option<Vec<String>> {
     if k.running_modules_usable() {
         return None;
     }
+    // No package ever owned it: a reboot boots the same kernel again.
+    if k.booted_from_outside() {
+        return None;
+    }
     let others = k.other_trees();
     if others.is_empty() {
         return None; // no module trees at all: a monolithic kernel, not a stale one
@@ -33,6 +37,22 @@ pub fn stale_kernel_evidence(f: &Facts) -> Option<Vec<String>> {
     ev.push(format!("installed module trees: {}", names.join(", ")));
     if !k.boot_images.is_empty() {
         ev.push(format!("kernels in /boot: {}", k.boot_images.join(", ")));
+    }
+    // The positive evidence that a package owned it: what dpkg or yum did.
+    let done: Vec<String> = k
+        .package_trace
+        .iter()
+        .flatten()
+        .filter_map(|t| t.strip_prefix("log="))
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            // dpkg: DATE TIME ACTION PKG:ARCH ...; yum: MON DD HH:MM:SS Erased: PKG
+            let i = w.iter().position(|x| ["install", "upgrade", "remove", "purge", "Installed:", "Erased:", "Updated:"].contains(x))?;
+            Some(format!("{} {}", w[i].trim_end_matches(':'), w.get(i + 1)?.split(':').next()?))
+        })
+        .collect();
+    if !done.is_empty() {
+        ev.push(format!("the package manager's log on the running kernel: {}", done.join(", ")));
     }
     Some(ev)
 }
@@ -65,7 +85,8 @@ pub fn stale_kernel(f: &Facts) -> Option<Finding> {
 /// reboot-pending: a newer kernel is installed (or the distro asks for a reboot).
 pub fn reboot_pending(f: &Facts) -> Option<Finding> {
     let k = &f.kernel;
-    if k.virtualization == Virtualization::Container || k.release.is_empty() || !k.running_modules_usable() {
+    // A kernel from outside the distribution is not replaced by a reboot.
+    if k.virtualization == Virtualization::Container || k.release.is_empty() || !k.running_modules_usable() || k.booted_from_outside() {
         return None;
     }
     let running = release_key(&k.release);
@@ -96,6 +117,50 @@ pub fn reboot_pending(f: &Facts) -> Option<Finding> {
         plan: vec![reboot_step(
             "run the installed kernel before the old module tree is purged (then netfilter modules stop loading: stale-kernel)".into(),
         )],
+    })
+}
+
+/// A kernel booted from outside the distribution (a hypervisor's direct
+/// boot, WSL, a custom build) has no module tree here and no package: if
+/// netfilter is not built into it, nothing on this host can load it, and a
+/// reboot boots the same kernel. Judged from what fails, not from absent
+/// names: `iptables` cannot read its table, or dockerd died on the kernel.
+fn outside_kernel_without_netfilter(f: &Facts) -> Option<Finding> {
+    let k = &f.kernel;
+    let cur = f.iptables.current_backend;
+    let unreadable = cur.is_some_and(|b| f.iptables.rules(b).is_none());
+    let symptoms: Vec<String> = journal_since_last_start(&f.docker)
+        .iter()
+        .filter(|l| explain::is_kernel_symptom(l))
+        .map(|l| format!("symptom in docker journal: {}", l.trim()))
+        .collect();
+    if !unreadable && symptoms.is_empty() {
+        return None; // netfilter works: built in, as WSL's and Firecracker's kernels have it
+    }
+    let mut ev = vec![
+        format!("running kernel (uname -r): {}", k.release),
+        format!("/lib/modules/{}: missing; installed module trees: {}", k.release, {
+            let t: Vec<&str> = k.module_trees.iter().map(|t| t.release.as_str()).collect();
+            if t.is_empty() { "none".to_string() } else { t.join(", ") }
+        }),
+        "no package on this host installed the running kernel (dpkg/rpm and their logs know nothing of it): it was booted from outside the distribution, so this is not a stale kernel and a reboot boots it again".into(),
+    ];
+    if unreadable {
+        ev.push(format!(
+            "the {} rules cannot be read: netfilter is not built into this kernel and its modules cannot be loaded",
+            cur.map(|b| b.name()).unwrap_or("?")
+        ));
+    }
+    ev.extend(symptoms);
+    Some(Finding {
+        code: codes::KERNEL_MODULES_UNAVAILABLE.into(),
+        severity: Severity::Incident,
+        title: format!(
+            "running kernel {} comes from outside the distribution and has no netfilter: give it its modules (or netfilter built in), or boot a distribution kernel",
+            k.release
+        ),
+        evidence: ev,
+        plan: vec![],
     })
 }
 
@@ -152,7 +217,13 @@ pub(crate) fn unavailable_modules(f: &Facts) -> Vec<ModprobeCheck> {
 /// kernel-modules-unavailable: a needed module is neither built in, loaded nor loadable.
 pub fn modules_unavailable(f: &Facts) -> Option<Finding> {
     let k = &f.kernel;
-    if k.virtualization == Virtualization::Container || !k.running_modules_usable() {
+    if k.virtualization == Virtualization::Container {
+        return None;
+    }
+    if k.booted_from_outside() {
+        return outside_kernel_without_netfilter(f);
+    }
+    if !k.running_modules_usable() {
         return None;
     }
     let missing = unavailable_modules(f);

@@ -28,6 +28,11 @@ pub enum KernelChoice {
     Oldest,
     /// An exact release, e.g. `6.1.0-55-amd64`.
     Release(String),
+    /// The newest kernel of another Debian release's VM image, which no
+    /// package of this guest owns: a kernel booted from outside the
+    /// distribution, as a hypervisor's direct boot or WSL does. Its modules
+    /// are not in the guest; built-in drivers (virtio console, disk) boot it.
+    Foreign,
 }
 
 impl KernelChoice {
@@ -36,6 +41,7 @@ impl KernelChoice {
         match s {
             "newest" => KernelChoice::Newest,
             "oldest" => KernelChoice::Oldest,
+            "foreign" => KernelChoice::Foreign,
             r => KernelChoice::Release(r.to_string()),
         }
     }
@@ -140,6 +146,8 @@ pub struct VmNode {
     name: String,
     platform: &'static ResolvedPlatform,
     image: VmImage,
+    /// The donor image of a `KernelChoice::Foreign` first boot.
+    foreign: Option<VmImage>,
     cfg: QemuConfig,
     run_dir: PathBuf,
     opts: VmOptions,
@@ -166,6 +174,20 @@ impl VmNode {
         let (accel, why) = accel::detect()?;
         tracing::info!("VM accelerator: {} ({why})", accel.name());
         let resolved = crate::matrix::resolve(platform)?;
+        let foreign = match opts.kernel {
+            KernelChoice::Foreign => {
+                let donor = platform
+                    .foreign_kernel_donor()
+                    .ok_or_else(|| anyhow!("{platform} has no other VM platform to take a foreign kernel from"))?;
+                let recipe = crate::matrix::resolve(donor)?.recipe.clone();
+                let img = tokio::task::spawn_blocking(move || disk::ensure(&recipe, false))
+                    .await?
+                    .with_context(|| format!("preparing the {donor} VM image (the foreign kernel's donor)"))?
+                    .image;
+                Some(img)
+            }
+            _ => None,
+        };
         let name = format!("{}-vm-{}", resolved.label, short_id());
         let run_root = crate::config::vm_run_dir();
         // Leftovers of killed processes; 10 minutes spares a concurrent start.
@@ -191,6 +213,7 @@ impl VmNode {
             name,
             platform: resolved,
             image,
+            foreign,
             cfg,
             run_dir,
             opts,
@@ -245,6 +268,10 @@ impl VmNode {
         Ok(match &self.opts.kernel {
             KernelChoice::Newest => newest.release.clone(),
             KernelChoice::Oldest => ks[0].release.clone(),
+            KernelChoice::Foreign => {
+                let donor = self.foreign.as_ref().ok_or_else(|| anyhow!("no donor image for the foreign kernel"))?;
+                donor.meta.kernels.last().ok_or_else(|| anyhow!("the VM image {} has no kernel", donor.dir.display()))?.release.clone()
+            }
             KernelChoice::Release(r) => {
                 if !ks.iter().any(|k| &k.release == r) {
                     bail!(
@@ -262,9 +289,14 @@ impl VmNode {
     }
 
     fn entry_from_image(&self, release: &str) -> Result<BootEntry> {
-        let (vmlinuz, initrd) = (self.image.vmlinuz(release), self.image.initrd(release));
+        // A release the guest's image lacks is the foreign donor's.
+        let image = match &self.foreign {
+            Some(d) if !self.image.meta.kernels.iter().any(|k| k.release == release) => d,
+            _ => &self.image,
+        };
+        let (vmlinuz, initrd) = (image.vmlinuz(release), image.initrd(release));
         if !vmlinuz.is_file() || !initrd.is_file() {
-            bail!("the VM image {} lacks the kernel files of {release}; rebuild it", self.image.dir.display());
+            bail!("the VM image {} lacks the kernel files of {release}; rebuild it", image.dir.display());
         }
         Ok(BootEntry { release: release.to_owned(), vmlinuz, initrd, cmdline: self.cmdline() })
     }
