@@ -9,6 +9,12 @@
 //! and the FORWARD / POSTROUTING / raw PREROUTING rules Docker writes for
 //! its bridges (`docker0`, `br-…`, masquerading its subnets). Docker never
 //! writes INPUT rules: an `INPUT -i docker0` rule is the admin's.
+//!
+//! firewalld's rules that only bind a Docker bridge to a zone (its iptables
+//! backend's `FORWARD_ZONES -i docker0 -g FWD_trusted`, `FWD_trusted_allow
+//! -o docker0 -j ACCEPT`, …) are neither: they are firewalld's rendering of
+//! the interface's zone, and come and go with that binding. A fix that
+//! rebinds docker0 (with consent) changes them; they are not counted lost.
 
 use std::collections::BTreeSet;
 
@@ -79,10 +85,28 @@ fn masquerades_docker_subnet(words: &[&str]) -> bool {
     matches!((arg("-s"), arg("-d")), (Some(s), Some(d)) if s == d)
 }
 
+/// True when `rule` is firewalld's binding of a Docker bridge to a zone: a
+/// zone-dispatch chain (`…_ZONES`, `…_ZONES_SOURCE`) or a zone's own chain
+/// (`FWD_trusted`, `IN_public_allow`, …) matching the bridge by interface.
+pub fn follows_zone_binding(r: &Rule) -> bool {
+    let words: Vec<&str> = r.rule.split_whitespace().collect();
+    let chain = words.get(1).copied().unwrap_or("");
+    let zone_chain = chain.ends_with("_ZONES")
+        || chain.ends_with("_ZONES_SOURCE")
+        || ["FWD_", "FWDI_", "FWDO_", "IN_", "PRE_", "POST_"].iter().any(|p| chain.starts_with(p));
+    let bridge = words.windows(2).any(|w| (w[0] == "-i" || w[0] == "-o") && (w[1] == "docker0" || w[1].starts_with("br-")));
+    zone_chain && bridge
+}
+
 /// The rules that are not Docker's, as `table: rule` (backend left out: a
-/// rule carried to the live backend counts as kept).
+/// rule carried to the live backend counts as kept), without firewalld's
+/// zone bindings of Docker's bridges.
 pub fn not_dockers(rules: &[Rule]) -> BTreeSet<String> {
-    rules.iter().filter(|r| !is_dockers(r)).map(|r| format!("{}: {}", r.table, r.rule)).collect()
+    rules
+        .iter()
+        .filter(|r| !is_dockers(r) && !follows_zone_binding(r))
+        .map(|r| format!("{}: {}", r.table, r.rule))
+        .collect()
 }
 
 /// What a fix did to the rules that are not Docker's.
@@ -152,6 +176,21 @@ mod tests {
         let deleted = DUMP.replace("-A INPUT -i docker0 -p tcp --dport 22 -j ACCEPT\n", "");
         let d = diff(&before, &parse_dump(&deleted));
         assert_eq!((d.before, d.lost), (4, vec!["filter: -A INPUT -i docker0 -p tcp --dport 22 -j ACCEPT".to_string()]));
+    }
+
+    #[test]
+    fn firewalld_rebinding_docker0_is_not_a_lost_rule() {
+        let r = |t: &str, rule: &str| Rule { backend: "iptables-save".into(), table: t.into(), rule: rule.into() };
+        let before = vec![
+            r("filter", "-A FORWARD_ZONES -i docker0 -g FWD_trusted"),
+            r("filter", "-A FWD_trusted_allow -o docker0 -j ACCEPT"),
+            r("filter", "-A INPUT_ZONES -i eth0 -g IN_public"),
+            r("filter", "-A IN_public_allow -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW,UNTRACKED -j ACCEPT"),
+        ];
+        // docker0's binding went with the rebinding; eth0's zone and the
+        // zone's own rules must stay.
+        assert!(diff(&before, &before[2..]).lost.is_empty());
+        assert_eq!(diff(&before, &before[..2]).lost.len(), 2);
     }
 
     #[test]

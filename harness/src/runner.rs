@@ -444,7 +444,14 @@ impl Ctx<'_> {
     }
 
     async fn doctor(&mut self, stage: Stage, step: &Step, call: &DoctorCall, report: &mut StepReport) -> anyhow::Result<(bool, String)> {
-        let target = self.node.doctor_target();
+        let target = match call {
+            // A container node's shell as that user (the loader allows it on containers only).
+            DoctorCall::Check { user: Some(u), .. } => match self.node.doctor_target().strip_prefix("docker:") {
+                Some(id) => format!("cmd:docker exec -i -u {u} {id} sh"),
+                None => anyhow::bail!("a doctor step with `user` needs a container node"),
+            },
+            _ => self.node.doctor_target(),
+        };
         let args: Vec<&str> = match call {
             DoctorCall::Check { .. } => vec!["check"],
             fix @ DoctorCall::Fix { .. } => fix_args(fix),
@@ -454,7 +461,7 @@ impl Ctx<'_> {
         report.result = format!("exit {}", run.exit_code);
         let output = format!("{}\n{}", run.stdout, run.stderr);
         match call {
-            DoctorCall::Check { expect_findings, could_not_look } => {
+            DoctorCall::Check { expect_findings, could_not_look, .. } => {
                 let check: CheckReport = doctor_cli::parse(&run)?;
                 let codes = check.verdict_codes();
                 let blind = check.could_not_look.clone();

@@ -89,6 +89,9 @@ pub enum DoctorCall {
         /// entry: the doctor must say it could not look (exit 3 without an
         /// incident). Empty: it must have seen everything.
         could_not_look: Vec<String>,
+        /// Run the doctor's probe as this user instead of root (container
+        /// nodes only): a probe without privileges must say so.
+        user: Option<String>,
     },
     /// `netdoctor fix --apply --yes --format json`.
     Fix {
@@ -305,7 +308,7 @@ fn action_keys(action: &str) -> &'static [&'static str] {
     match action {
         "publish" => &["name", "proto"],
         "probe_port" => &["proto"],
-        "doctor" => &["expect_findings", "could_not_look", "allow_reboot", "yes"],
+        "doctor" => &["expect_findings", "could_not_look", "user", "allow_reboot", "yes"],
         _ => &[],
     }
 }
@@ -465,14 +468,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
 
     // A VM's user network forwards TCP ports to the host, not UDP.
-    let udp = |a: &Action| matches!(a, Action::Publish { proto: Proto::Udp, .. } | Action::ProbePort { proto: Proto::Udp, .. });
+    // A probe as another user goes through `docker exec -u`: containers too.
+    let needs_container = |a: &Action| {
+        matches!(
+            a,
+            Action::Publish { proto: Proto::Udp, .. }
+                | Action::ProbePort { proto: Proto::Udp, .. }
+                | Action::Doctor(DoctorCall::Check { user: Some(_), .. })
+        )
+    };
     if backends.contains(&NodeBackend::Vm)
-        && let Some(st) = stages.iter().flat_map(|(_, s)| s).find(|st| udp(&st.action))
+        && let Some(st) = stages.iter().flat_map(|(_, s)| s).find(|st| needs_container(&st.action))
     {
         return Err(err(
             Some(st.line),
             "backends",
-            "`proto = \"udp\"` needs the container backend (a VM's user network forwards TCP only): drop \"vm\" from backends".into(),
+            "`proto = \"udp\"` and a doctor `user` need the container backend (a VM's user network forwards TCP only; its agent runs as root): drop \"vm\" from backends".into(),
         ));
     }
 
@@ -638,10 +649,14 @@ fn parse_step(t: &toml::Table, line: usize) -> Result<Step, (String, String)> {
                 }
                 let expect_findings = t.get("expect_findings").map(|f| strings("expect_findings", f)).transpose()?;
                 let could_not_look = t.get("could_not_look").map(|f| strings("could_not_look", f)).transpose()?.unwrap_or_default();
-                Action::Doctor(DoctorCall::Check { expect_findings, could_not_look })
+                let user = t.get("user").map(|u| string("user", u)).transpose()?;
+                if let Some(u) = user.as_deref().filter(|u| u.is_empty() || !u.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
+                    return Err((field("user"), format!("`{u}` is not a user name (letters, digits, `_`, `-`)")));
+                }
+                Action::Doctor(DoctorCall::Check { expect_findings, could_not_look, user })
             }
             _ => {
-                if let Some(k) = ["expect_findings", "could_not_look"].into_iter().find(|k| t.contains_key(*k)) {
+                if let Some(k) = ["expect_findings", "could_not_look", "user"].into_iter().find(|k| t.contains_key(*k)) {
                     return Err((
                         field(k),
                         format!("only `doctor = \"check\"` takes {k}; check after the fix in `verify`"),
@@ -744,7 +759,7 @@ mod tests {
         assert_eq!(s.stages[0].1[1].action, Action::ProbePort { port: 5353, proto: Proto::Udp });
         let vm = HEAD.replace("[\"container\"]", "[\"container\", \"vm\"]");
         let e = parse_str(&format!("{vm}{body}")).unwrap_err();
-        assert!(e.to_string().contains("needs the container backend"), "{e}");
+        assert!(e.to_string().contains("need the container backend"), "{e}");
         let e = parse_str(&format!("{HEAD}prepare = [{{ probe_port = 53, proto = \"sctp\" }}]\n")).unwrap_err();
         assert!(e.to_string().contains("`sctp` is not one of: tcp, udp"), "{e}");
     }

@@ -298,6 +298,9 @@ pub fn started_after_docker(f: &Facts) -> Option<Finding> {
     })
 }
 
+/// dockerd's network store (networks, endpoints, the default bridge).
+const STORE: &str = "/var/lib/docker/network/files/local-kv.db";
+
 /// The firewalld zone `docker0` is bound to at run time, from the active
 /// zones (`trusted: interfaces=docker0 …`); `None` when firewalld is not
 /// running, its zones were not read, or docker0 is in none.
@@ -322,11 +325,14 @@ pub(crate) fn docker0_foreign_zone(f: &Facts) -> Option<String> {
 /// `ZONE_CONFLICT` (an incident once it has; latent until its next start).
 pub fn zone_conflict(f: &Facts) -> Option<Finding> {
     let zone = docker0_foreign_zone(f)?;
-    let said: Vec<String> = journal_since_last_start(&f.docker)
-        .iter()
-        .filter(|l| l.contains("ZONE_CONFLICT"))
-        .map(|l| format!("docker journal: {}", l.trim()))
-        .collect();
+    // What dockerd's last start said; else the tail's last word on it (a
+    // later start may have failed otherwise and need not repeat it).
+    let conflict = |l: &&String| l.contains("ZONE_CONFLICT");
+    let mut said: Vec<&String> = journal_since_last_start(&f.docker).iter().filter(conflict).collect();
+    if said.is_empty() {
+        said.extend(f.docker.journal.iter().rfind(conflict));
+    }
+    let said: Vec<String> = said.into_iter().map(|l| format!("docker journal: {}", l.trim())).collect();
     let failed = !said.is_empty() && !f.docker.is_running();
     let mut ev = vec![
         format!("firewalld's active zones bind docker0 to `{zone}`, not to `docker` (dockerd adds docker0 to `docker` at every start)"),
@@ -341,7 +347,17 @@ pub fn zone_conflict(f: &Facts) -> Option<Finding> {
         needs: Needs::Yes,
     }];
     if failed {
-        plan.push(super::start_docker_step("start dockerd again now that docker0 can join the `docker` zone".into()));
+        plan.push(Step {
+            // Docker 26.1 half-creates the default bridge when a start fails
+            // on ZONE_CONFLICT (moby#52642): the next start fails on that
+            // stale network in its store. Only then is the store set aside.
+            command: format!(
+                "systemctl reset-failed docker; systemctl start docker || {{ journalctl -u docker -n 20 --no-pager -o cat | grep -q 'networks have same bridge name' && mv {STORE} {STORE}.netdoctor-$(date +%s) && systemctl reset-failed docker && systemctl start docker; }}"
+            ),
+            why: "start dockerd again now that docker0 can join the `docker` zone; if that start fails on a stale default bridge in dockerd's network store (`networks have same bridge name`: Docker 26.1 leaves one after a start failed on ZONE_CONFLICT, moby#52642), set the store aside and start once more".into(),
+            disrupts: "nothing while dockerd is down; only if the store is set aside: user-defined networks must be created again (`docker compose up` does), the old store stays beside it as local-kv.db.netdoctor-TIME".into(),
+            needs: Needs::Yes,
+        });
     }
     Some(Finding {
         code: codes::FIREWALLD_ZONE_CONFLICT.into(),
