@@ -97,7 +97,8 @@ f_kernel_pkg() {
     if have dpkg-query; then
         echo "dpkg-status=$(dpkg-query -W -f='${db:Status-Abbrev}' "linux-image-$r" 2>/dev/null)"
         for f in /var/log/dpkg.log*; do
-            [ -r "$f" ] && zcat -f "$f" 2>/dev/null | grep -E " (install|upgrade|remove|purge) linux-image-$r(:[a-z0-9]+)? " | tail -n 3 | sed 's/^/log=/'
+            # Literal match: Debian 13's releases hold a `+` (6.12.117+deb13-amd64).
+            [ -r "$f" ] && zcat -f "$f" 2>/dev/null | awk -v p="linux-image-$r" '($3 == "install" || $3 == "upgrade" || $3 == "remove" || $3 == "purge") && ($4 == p || index($4, p ":") == 1)' | tail -n 3 | sed 's/^/log=/'
         done
     fi
     if have rpm; then

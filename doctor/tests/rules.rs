@@ -110,6 +110,19 @@ fn stale_kernel_takes_precedence_over_backend_and_flush() {
 }
 
 #[test]
+fn a_stale_kernel_does_not_hide_an_unrelated_flush() {
+    // Modules loaded before the purge: dockerd runs and iptables reads its
+    // rules, yet Docker's chains are gone (firewalld flushed them): both.
+    let mut f = load("debian12-vm-stale-kernel");
+    let flushed = load("debian12-firewalld-flushed");
+    f.docker = flushed.docker.clone();
+    f.firewalld = flushed.firewalld.clone();
+    f.iptables = flushed.iptables.clone();
+    let got = codes(&analyse(&f));
+    assert!(got.contains(&("stale-kernel", I)) && got.contains(&("firewalld-flushed-chains", I)), "{got:?}");
+}
+
+#[test]
 fn a_kernel_from_outside_the_distribution_is_not_stale() {
     // Real capture: Debian 12 booted on Debian 13's 6.12 (scenario
     // kernel-booted-from-outside-distribution): no tree, no package.

@@ -188,6 +188,14 @@ pub async fn run(
             && let Ok(out) = node.exec("ls /lib/modules | sort -V").await
         {
             k.extend(kernel_placeholders(&out.stdout));
+            // A kernel booted from outside the guest (`kernel = "foreign"`)
+            // has no tree there; it is the donor image's, just as drifting.
+            if let Ok(u) = node.exec("uname -r").await {
+                let running = u.stdout.trim().to_string();
+                if !running.is_empty() && !out.stdout.lines().any(|l| l.trim() == running) {
+                    k.push((running, "[kernel-foreign]"));
+                }
+            }
         }
         k
     };

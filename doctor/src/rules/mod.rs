@@ -19,8 +19,12 @@ pub fn analyse(f: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     let stale = kernel::stale_kernel(f);
     // A stale kernel makes iptables-nft and iptables-legacy both fail: those
-    // are symptoms, not backend or firewalld problems, so they are not judged.
-    let kernel_blamed = stale.is_some();
+    // are symptoms, not backend or firewalld problems, so they are not
+    // judged. But where netfilter still works (its modules were loaded
+    // before the purge: dockerd runs and the rules read), a missing chain is
+    // no symptom of the kernel: one finding must not hide an unrelated one.
+    let netfilter_works = f.docker.is_running() && f.iptables.current_backend.is_some_and(|b| f.iptables.rules(b).is_some());
+    let kernel_blamed = stale.is_some() && !netfilter_works;
     out.extend(stale);
     out.extend(kernel::reboot_pending(f));
     out.extend(firewalld::zone_conflict(f));
