@@ -234,12 +234,22 @@ f_firewalld_group() {
 # FirewallBackend exists from Docker 28.1 on: `null`, empty or an error before.
 # A dockerd that did not answer the first question will not answer the
 # second: asking again would double the wait.
-( nd docker.info docker info --format '{{.ServerVersion}}|{{.LiveRestoreEnabled}}|{{.Containers}}|{{.ContainersRunning}}|{{.Driver}}'
+# Read-only means not waking dockerd: with docker.socket listening, any
+# `docker` call starts a docker.service that is down (socket activation),
+# which would change the host and race the journal read below. Ask the
+# daemon only when systemd says it runs (or where there is no systemd).
+ND_ASK_DOCKER=yes
+if have systemctl && [ -d /run/systemd/system ] && [ "$($ND_TO systemctl is-active docker.service 2>/dev/null)" != active ]; then
+    ND_ASK_DOCKER=
+fi
+( [ -n "$ND_ASK_DOCKER" ] || exit 0
+  nd docker.info docker info --format '{{.ServerVersion}}|{{.LiveRestoreEnabled}}|{{.Containers}}|{{.ContainersRunning}}|{{.Driver}}'
   if [ "$(cat "$ND_T/docker.info.rc" 2>/dev/null)" != 124 ]; then
       nd docker.firewall-backend docker info --format '{{json .FirewallBackend}}'
   fi ) &
 ND_J1=$!
-( ndf docker.containers f_containers ) &
+( [ -n "$ND_ASK_DOCKER" ] || exit 0
+  ndf docker.containers f_containers ) &
 ND_J2=$!
 ( if [ "$($ND_TO systemctl is-active firewalld 2>/dev/null)" = active ]; then f_firewalld_group; fi ) &
 ND_J3=$!

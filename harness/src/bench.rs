@@ -23,16 +23,24 @@ impl Figure {
         self.samples_ms.push(d.as_secs_f64() * 1000.0);
     }
 
-    /// The `name: median=… min=… max=… n=…` line (values in whole ms).
-    pub fn line(&self) -> String {
+    /// Median and maximum in ms (0 without samples).
+    pub fn median_max_ms(&self) -> (f64, f64) {
         let mut v = self.samples_ms.clone();
         v.sort_by(|a, b| a.total_cmp(b));
-        if v.is_empty() {
+        match v.len() {
+            0 => (0.0, 0.0),
+            n => (if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }, v[n - 1]),
+        }
+    }
+
+    /// The `name: median=… min=… max=… n=…` line (values in whole ms).
+    pub fn line(&self) -> String {
+        if self.samples_ms.is_empty() {
             return format!("{}: median=- min=- max=- n=0", self.name);
         }
-        let n = v.len();
-        let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
-        format!("{}: median={:.0} min={:.0} max={:.0} n={n}", self.name, median, v[0], v[n - 1])
+        let (median, max) = self.median_max_ms();
+        let min = self.samples_ms.iter().copied().fold(f64::INFINITY, f64::min);
+        format!("{}: median={median:.0} min={min:.0} max={max:.0} n={}", self.name, self.samples_ms.len())
     }
 }
 

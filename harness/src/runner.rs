@@ -97,6 +97,20 @@ fn publish_command(port: u16, name: &str, proto: Proto) -> String {
     }
 }
 
+/// What "firewalld has started" means for a fault: `systemctl start`
+/// returns when the unit is active, which firewalld 1.3 (Debian 12) reports
+/// about 200 ms *before* it flushes the tables and about 350 ms before its
+/// own rules are in; firewalld 2.3 (Debian 13) stays `activating` until
+/// they are. `firewall-cmd --state` says `running` only once the rules are
+/// applied, on both (the measured timelines are in the README). So
+/// a start or restart of firewalld returns once it says so (bounded).
+const FIREWALLD_SETTLED: &str = "for i in $(seq 300); do [ \"$(firewall-cmd --state 2>/dev/null)\" = running ] && exit 0; sleep 0.1; done; firewall-cmd --state; exit 1";
+
+/// Whether an action starts firewalld (and so must wait for it to settle).
+fn starts_firewalld(action: &Action) -> bool {
+    matches!(action, Action::Unit(UnitVerb::Start | UnitVerb::Restart, u) if u == "firewalld" || u == "firewalld.service")
+}
+
 /// The shell command a node-side action runs.
 fn node_command(action: &Action) -> Option<String> {
     Some(match action {
@@ -366,6 +380,16 @@ impl Ctx<'_> {
                 let out = self.node.exec_timeout(&cmd, step.timeout).await?;
                 self.record(stage, "node", cmd, out.exit_code, out.stdout.clone(), out.stderr.clone(), t.elapsed());
                 report.result = format!("exit {}", out.exit_code);
+                if out.success() && starts_firewalld(action) {
+                    // Settled, not merely started (see FIREWALLD_SETTLED).
+                    let t = Instant::now();
+                    let s = self.node.exec_timeout(FIREWALLD_SETTLED, step.timeout).await?;
+                    self.record(stage, "node", FIREWALLD_SETTLED.into(), s.exit_code, s.stdout.clone(), s.stderr.clone(), t.elapsed());
+                    if !s.success() {
+                        report.result = format!("started, but `firewall-cmd --state` never said running (exit {})", s.exit_code);
+                        return Ok((report, Some(format!("firewalld was started but never settled; output:\n{}", tail_lines(&s.combined(), 15)))));
+                    }
+                }
                 (out.success(), out.combined())
             }
         };

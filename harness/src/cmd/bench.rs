@@ -20,7 +20,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     vm_boots: usize,
     /// Also run this scenario end to end `--runs` times on `--platform`
-    /// (scenario_ms, and scenario_failures: the flake count).
+    /// (scenario_ms, and scenario_failures: the flake count). `all`: every
+    /// scenario on every platform and backend it declares, `--runs` times
+    /// each, one after another, then a table (median, max, failures).
     #[arg(long)]
     scenario: Option<String>,
     /// How many times to run `--scenario`.
@@ -68,8 +70,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             println!("{}", f.line());
         }
     }
-    if let Some(name) = &args.scenario {
-        scenario_figures(name, platform, args.runs).await?;
+    match args.scenario.as_deref() {
+        Some("all") => matrix_table(args.runs).await?,
+        Some(name) => scenario_figures(name, platform, args.runs).await?,
+        None => {}
     }
     if args.vm_boots > 0 {
         let (figures, accel) = harness::node::vm_bench::figures(platform, args.vm_boots).await?;
@@ -77,6 +81,45 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         for f in figures.iter().filter(|f| !f.samples_ms.is_empty()) {
             println!("{}", f.line());
         }
+    }
+    Ok(())
+}
+
+/// Every scenario × platform × backend, `runs` times each, one run at a
+/// time (so one run's timing is not another's load); prints a Markdown
+/// table: scenario, platform, backend, median and max seconds, failures.
+async fn matrix_table(runs: usize) -> Result<()> {
+    use harness::runner::{self, Keep, RunOptions};
+    let scenarios = harness::scenario::load_dir(&harness::config::scenarios_dir())?;
+    let opts = RunOptions {
+        doctor: harness::doctor_cli::default_doctor()?,
+        keep: Keep::Never,
+        stop_after: None,
+        transcript_dir: super::workspace_dir().join("target/repro/transcripts"),
+    };
+    let mut rows = Vec::new();
+    for s in &scenarios {
+        for (platform, backend) in s.runs() {
+            let mut took = Figure::new("s");
+            let mut failures = 0;
+            for i in 0..runs {
+                let t = Instant::now();
+                let r = runner::run(s, platform, backend, &opts, &mut |_| {}).await;
+                took.push(t.elapsed());
+                if let Err(e) = r {
+                    failures += 1;
+                    eprintln!("{} {platform}/{backend} run {}: {e}", s.name, i + 1);
+                }
+            }
+            let (median, max) = took.median_max_ms();
+            eprintln!("{} {platform}/{backend}: median {:.1} s, max {:.1} s, {failures} of {runs} failed", s.name, median / 1e3, max / 1e3);
+            rows.push(format!("| `{}` | {platform} | {backend} | {:.1} | {:.1} | {failures} of {runs} |", s.name, median / 1e3, max / 1e3));
+        }
+    }
+    println!("| scenario | platform | backend | median s | max s | failures |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for r in rows {
+        println!("{r}");
     }
     Ok(())
 }
