@@ -118,7 +118,8 @@ fn a_stale_kernel_does_not_hide_an_unrelated_flush() {
     f.docker = flushed.docker.clone();
     f.firewalld = flushed.firewalld.clone();
     f.iptables = flushed.iptables.clone();
-    let got = codes(&analyse(&f));
+    let found = analyse(&f);
+    let got = codes(&found);
     assert!(got.contains(&("stale-kernel", I)) && got.contains(&("firewalld-flushed-chains", I)), "{got:?}");
 }
 
