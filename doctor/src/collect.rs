@@ -166,6 +166,12 @@ struct Parser {
     blind: Vec<String>,
 }
 
+/// Whether a failed section hides facts a verdict needs: it timed out, or
+/// was refused for lack of privilege.
+fn unseen(sec: &Section) -> bool {
+    sec.rc == TIMED_OUT || (sec.rc != 0 && refused(&sec.err))
+}
+
 /// Whether a command's stderr says it was refused for lack of privilege
 /// (iptables' "Permission denied (you must be root)", nft's "Operation not
 /// permitted", the docker socket's "permission denied while trying to connect").
@@ -189,12 +195,17 @@ impl Parser {
         } else {
             format!("section {name}: exit {}: {why}", sec.rc)
         };
-        let note = note.trim_end().to_string();
-        if sec.rc == TIMED_OUT || refused(&sec.err) {
+        let blind = unseen(sec);
+        self.say(note.trim_end().to_string(), blind);
+        None
+    }
+
+    /// A note; also one of the facts that could not be looked at, if `blind`.
+    fn say(&mut self, note: String, blind: bool) {
+        if blind {
             self.blind.push(note.clone());
         }
         self.notes.push(note);
-        None
     }
 
     /// Stdout of a section whatever its exit status (for tools that use rc as data).
@@ -290,18 +301,16 @@ impl Parser {
     /// note; a timeout still is ("could not look").
     fn ok_quiet(&mut self, name: &str) -> Option<Vec<String>> {
         let sec = self.s.found.get(name)?;
-        let note = if sec.rc == TIMED_OUT {
-            Some(format!("section {name}: timed out after {PROBE_TIMEOUT_SECS} s (could not look)"))
-        } else if sec.rc != 0 && refused(&sec.err) {
-            Some(format!("section {name}: refused: {}", sec.err.first().map(|l| l.trim()).unwrap_or_default()))
-        } else {
-            None
-        };
-        if let Some(n) = note {
-            self.blind.push(n.clone());
-            self.notes.push(n);
+        let out = (sec.rc == 0).then(|| sec.out.clone());
+        if unseen(sec) {
+            let note = if sec.rc == TIMED_OUT {
+                format!("section {name}: timed out after {PROBE_TIMEOUT_SECS} s (could not look)")
+            } else {
+                format!("section {name}: refused: {}", sec.err.first().map(|l| l.trim()).unwrap_or_default())
+            };
+            self.say(note, true);
         }
-        (sec.rc == 0).then(|| sec.out.clone())
+        out
     }
 
     fn virt(&mut self) -> Virtualization {
@@ -396,11 +405,7 @@ impl Parser {
         let sec = self.any(name)?.clone();
         if sec.rc != 0 {
             let why = sec.err.first().cloned().unwrap_or_default();
-            let note = format!("section {name}: {tool} exited {}: {why}", sec.rc);
-            if sec.rc == TIMED_OUT || refused(&sec.err) {
-                self.blind.push(note.clone());
-            }
-            self.notes.push(note);
+            self.say(format!("section {name}: {tool} exited {}: {why}", sec.rc), unseen(&sec));
             return None;
         }
         match parse_iptables_save(&sec.out, tool) {
@@ -589,13 +594,9 @@ impl Parser {
         } else {
             format!("`docker ps` exited {rc}: {}", err.unwrap_or_default())
         };
-        let note = format!("section docker.containers: could not look at containers: {}", why.trim_end());
         // A dockerd that is down has nothing to list (its failure is a
         // finding of its own); one that runs, or may, hides its containers.
-        if unit.is_none_or(Unit::is_active) {
-            self.blind.push(note.clone());
-        }
-        self.notes.push(note);
+        self.say(format!("section docker.containers: could not look at containers: {}", why.trim_end()), unit.is_none_or(Unit::is_active));
     }
 
     fn sysctl(&mut self) -> Sysctl {

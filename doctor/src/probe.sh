@@ -231,9 +231,6 @@ f_firewalld_group() {
 }
 
 # --- background first: slower groups overlap with everything else --------
-# FirewallBackend exists from Docker 28.1 on: `null`, empty or an error before.
-# A dockerd that did not answer the first question will not answer the
-# second: asking again would double the wait.
 # Read-only means not waking dockerd: with docker.socket listening, any
 # `docker` call starts a docker.service that is down (socket activation),
 # which would change the host and race the journal read below. Ask the
@@ -242,6 +239,9 @@ ND_ASK_DOCKER=yes
 if have systemctl && [ -d /run/systemd/system ] && [ "$($ND_TO systemctl is-active docker.service 2>/dev/null)" != active ]; then
     ND_ASK_DOCKER=
 fi
+# FirewallBackend exists from Docker 28.1 on: `null`, empty or an error
+# before. A dockerd that did not answer the first question will not answer
+# the second: asking again would double the wait.
 ( [ -n "$ND_ASK_DOCKER" ] || exit 0
   nd docker.info docker info --format '{{.ServerVersion}}|{{.LiveRestoreEnabled}}|{{.Containers}}|{{.ContainersRunning}}|{{.Driver}}'
   if [ "$(cat "$ND_T/docker.info.rc" 2>/dev/null)" != 124 ]; then

@@ -359,8 +359,7 @@ impl Ctx<'_> {
             fix: None,
         };
         let (succeeded, output) = match &step.action {
-            Action::ProbePort { port, proto: Proto::Tcp } => self.probe(stage, step, *port, &mut report).await?,
-            Action::ProbePort { port, proto: Proto::Udp } => self.probe_udp(stage, step, *port, &mut report).await?,
+            Action::ProbePort { port, proto } => self.probe(stage, step, *port, *proto, &mut report).await?,
             Action::Doctor(call) => self.doctor(stage, step, call, &mut report).await?,
             Action::Reboot => {
                 let t = Instant::now();
@@ -417,38 +416,10 @@ impl Ctx<'_> {
         Ok((report, why))
     }
 
-    /// HTTP from the host to the node. Success waits (bounded) for a 200;
-    /// an expected failure must see no 200 in every attempt.
-    async fn probe(&mut self, stage: Stage, step: &Step, port: u16, report: &mut StepReport) -> anyhow::Result<(bool, String)> {
-        let addr = self.node.endpoint(port).await?;
-        let t = Instant::now();
-        let (attempts, pause) = match step.expect {
-            Expect::Success => (20, Duration::from_millis(500)),
-            Expect::Failure => (3, Duration::from_millis(500)),
-        };
-        let mut last = String::new();
-        let mut ok = false;
-        for i in 0..attempts {
-            match http_probe::get(addr, Duration::from_secs(2)).await {
-                Ok(200) => {
-                    ok = true;
-                    last = "HTTP 200".into();
-                    break;
-                }
-                Ok(code) => last = format!("HTTP {code}"),
-                Err(e) => last = format!("no answer ({})", short_io_error(&e)),
-            }
-            if step.expect == Expect::Failure || i + 1 < attempts {
-                tokio::time::sleep(pause).await;
-            }
-        }
-        self.record(stage, "host", format!("GET http://{addr}/"), if ok { 0 } else { 1 }, last.clone(), String::new(), t.elapsed());
-        report.result = last.clone();
-        Ok((ok, last))
-    }
-
-    /// Like [`Self::probe`], with a datagram that must come back echoed.
-    async fn probe_udp(&mut self, stage: Stage, step: &Step, port: u16, report: &mut StepReport) -> anyhow::Result<(bool, String)> {
+    /// From the host to the node: TCP, an HTTP GET that must answer 200;
+    /// UDP, a datagram that must come back echoed. Success waits (bounded)
+    /// for an answer; an expected failure must see none in every attempt.
+    async fn probe(&mut self, stage: Stage, step: &Step, port: u16, proto: Proto, report: &mut StepReport) -> anyhow::Result<(bool, String)> {
         let addr = self.node.endpoint(port).await?;
         let t = Instant::now();
         let attempts = match step.expect {
@@ -458,19 +429,34 @@ impl Ctx<'_> {
         let mut last = String::new();
         let mut ok = false;
         for i in 0..attempts {
-            match udp_probe::echo(addr, Duration::from_secs(1)).await {
-                Ok(reply) => {
+            let answer = match proto {
+                Proto::Tcp => match http_probe::get(addr, Duration::from_secs(2)).await {
+                    Ok(200) => Ok("HTTP 200".to_string()),
+                    Ok(code) => Err(format!("HTTP {code}")),
+                    Err(e) => Err(format!("no answer ({})", short_io_error(&e))),
+                },
+                Proto::Udp => match udp_probe::echo(addr, Duration::from_secs(1)).await {
+                    Ok(reply) => Ok(format!("echo {reply:?}")),
+                    Err(e) => Err(format!("no echo ({})", short_io_error(&e))),
+                },
+            };
+            match answer {
+                Ok(a) => {
                     ok = true;
-                    last = format!("echo {reply:?}");
+                    last = a;
                     break;
                 }
-                Err(e) => last = format!("no echo ({})", short_io_error(&e)),
+                Err(a) => last = a,
             }
             if step.expect == Expect::Failure || i + 1 < attempts {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
-        self.record(stage, "host", format!("UDP {} to {addr}", udp_probe::PAYLOAD), if ok { 0 } else { 1 }, last.clone(), String::new(), t.elapsed());
+        let what = match proto {
+            Proto::Tcp => format!("GET http://{addr}/"),
+            Proto::Udp => format!("UDP {} to {addr}", udp_probe::PAYLOAD),
+        };
+        self.record(stage, "host", what, if ok { 0 } else { 1 }, last.clone(), String::new(), t.elapsed());
         report.result = last.clone();
         Ok((ok, last))
     }

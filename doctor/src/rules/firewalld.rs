@@ -1,6 +1,6 @@
 //! Incident A: firewalld flushing Docker's chains, and the latent order problem.
 
-use super::{journal_since_last_start, restart_docker_step, sources_read, unit_line};
+use super::{journal_since_last_start, restart_docker_step, sources_read, unit_line, START_DOCKER};
 use crate::facts::*;
 use crate::finding::{codes, Finding, Needs, Severity, Step};
 
@@ -50,7 +50,7 @@ fn firewalld_line(f: &Facts) -> Option<String> {
 /// level shows info messages and the journal reaches back to its last start.
 /// Otherwise (`log-level: warn`, a rotated or volatile journal): `None`,
 /// "cannot tell", never "not subscribed".
-pub(crate) fn docker_subscribed(f: &Facts) -> (Option<bool>, String) {
+fn docker_subscribed(f: &Facts) -> (Option<bool>, String) {
     if let Some(b) = &f.docker.firewall_backend {
         return (Some(b.subscribed_to_firewalld()), b.evidence());
     }
@@ -352,7 +352,7 @@ pub fn zone_conflict(f: &Facts) -> Option<Finding> {
             // on ZONE_CONFLICT (moby#52642): the next start fails on that
             // stale network in its store. Only then is the store set aside.
             command: format!(
-                "systemctl reset-failed docker; systemctl start docker || {{ journalctl -u docker -n 20 --no-pager -o cat | grep -q 'networks have same bridge name' && mv {STORE} {STORE}.netdoctor-$(date +%s) && systemctl reset-failed docker && systemctl start docker; }}"
+                "{START_DOCKER} || {{ journalctl -u docker -n 20 --no-pager -o cat | grep -q 'networks have same bridge name' && mv {STORE} {STORE}.netdoctor-$(date +%s) && systemctl reset-failed docker && systemctl start docker; }}"
             ),
             why: "start dockerd again now that docker0 can join the `docker` zone; if that start fails on a stale default bridge in dockerd's network store (`networks have same bridge name`: Docker 26.1 leaves one after a start failed on ZONE_CONFLICT, moby#52642), set the store aside and start once more".into(),
             disrupts: "nothing while dockerd is down; only if the store is set aside: user-defined networks must be created again (`docker compose up` does), the old store stays beside it as local-kv.db.netdoctor-TIME".into(),

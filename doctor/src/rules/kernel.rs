@@ -85,8 +85,8 @@ pub fn stale_kernel(f: &Facts) -> Option<Finding> {
 /// reboot-pending: a newer kernel is installed (or the distro asks for a reboot).
 pub fn reboot_pending(f: &Facts) -> Option<Finding> {
     let k = &f.kernel;
-    // A kernel from outside the distribution is not replaced by a reboot.
-    if k.virtualization == Virtualization::Container || k.release.is_empty() || !k.running_modules_usable() || k.booted_from_outside() {
+    // (A kernel from outside the distribution has no tree: never pending.)
+    if k.virtualization == Virtualization::Container || k.release.is_empty() || !k.running_modules_usable() {
         return None;
     }
     let running = release_key(&k.release);

@@ -61,10 +61,13 @@ pub(crate) fn running_count(d: &Docker) -> Option<usize> {
     listed.max(counted)
 }
 
+/// Starts a dockerd that is down (a failed unit first needs its failure reset).
+pub(crate) const START_DOCKER: &str = "systemctl reset-failed docker; systemctl start docker";
+
 /// Start a dockerd that is down, once `why` (its cause) is dealt with.
 pub(crate) fn start_docker_step(why: String) -> Step {
     Step {
-        command: "systemctl reset-failed docker; systemctl start docker".into(),
+        command: START_DOCKER.into(),
         why,
         disrupts: "nothing: dockerd is down already".into(),
         needs: Needs::Nothing,

@@ -4,6 +4,11 @@ use super::{journal_since_last_start, restart_docker_step};
 use crate::facts::*;
 use crate::finding::{codes, Finding, Needs, Severity, Step};
 
+/// A port as the evidence names it: `8080` for TCP, `5353/udp` otherwise.
+fn port_name(port: u16, proto: &str) -> String {
+    if proto == "tcp" { port.to_string() } else { format!("{port}/{proto}") }
+}
+
 /// Whether the nat DOCKER chain has a DNAT rule for this published port.
 pub(crate) fn has_dnat_for(r: &RuleSet, p: &PublishedPort) -> bool {
     r.docker_dnat_rules().iter().any(|d| {
@@ -92,7 +97,7 @@ pub fn published_without_rule(f: &Facts) -> Option<Finding> {
     let (severity, title) = if proxied {
         ev.push(format!(
             "the node listens on {} (docker-proxy: the userland proxy is on) and nothing filters INPUT (firewalld is not running, {} filter INPUT is empty with policy ACCEPT): outside connections still reach the container through the proxy, without the client's address",
-            missing.iter().map(|(proto, port)| if proto == "tcp" { port.to_string() } else { format!("{port}/{proto}") }).collect::<Vec<_>>().join(", "),
+            missing.iter().map(|(proto, port)| port_name(*port, proto)).collect::<Vec<_>>().join(", "),
             rules.tool
         ));
         (
@@ -201,15 +206,14 @@ pub fn already_allocated(f: &Facts) -> Option<Finding> {
         }
         ev.push(format!("docker journal: {line}"));
         let containers_known = f.docker.containers.is_some();
-        let ss = |pr: &str| if pr == "udp" { "ss -uln" } else { "ss -tln" };
-        let name = if *proto == Some("udp") { format!("{p}/udp") } else { p.to_string() };
+        let how = in_use.iter().map(|pr| if *pr == "udp" { "ss -uln" } else { "ss -tln" }).collect::<Vec<_>>().join(", ");
+        let name = port_name(*p, proto.unwrap_or("tcp"));
         if !holders.is_empty() {
             ev.push(format!("port {name} is held by {}", holders.join(", ")));
         } else if containers_known {
-            let how: Vec<&str> = in_use.iter().map(|pr| ss(pr)).collect();
-            ev.push(format!("port {name} is held by a process listening on the host ({})", how.join(", ")));
+            ev.push(format!("port {name} is held by a process listening on the host ({how})"));
         } else {
-            ev.push(format!("port {name} is listened on ({}); whether a container or a host process holds it could not be looked at (the containers could not be listed)", in_use.iter().map(|pr| ss(pr)).collect::<Vec<_>>().join(", ")));
+            ev.push(format!("port {name} is listened on ({how}); whether a container or a host process holds it could not be looked at (the containers could not be listed)"));
         }
         match (victim, f.docker.created.is_some()) {
             (Some(v), true) => ev.push(format!("container {v} was created but never started")),
