@@ -193,10 +193,7 @@ impl VmNode {
         // Leftovers of killed processes; 10 minutes spares a concurrent start.
         crate::gc::remove_orphan_run_dirs(&run_root, Some(Duration::from_secs(600)));
         let run_dir = run_root.join(&name);
-        let mut forwards = Vec::new();
-        for &p in &opts.ports {
-            forwards.push((qemu::free_port()?, p));
-        }
+        let forwards: Vec<(u16, u16)> = qemu::free_ports(opts.ports.len())?.into_iter().zip(opts.ports.iter().copied()).collect();
         let cfg = QemuConfig {
             name: name.clone(),
             overlay: run_dir.join("overlay.qcow2"),

@@ -246,10 +246,14 @@ pub fn create_overlay(base: &Path, overlay: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A TCP port on 127.0.0.1 free right now (the OS picks it).
-pub fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port on 127.0.0.1")?;
-    Ok(l.local_addr()?.port())
+/// `n` distinct TCP ports on 127.0.0.1, free right now (the OS picks them).
+pub fn free_ports(n: usize) -> Result<Vec<u16>> {
+    // All held at once: one released before the next is asked for can come
+    // back again (seen in CI: two forwards on one port, qemu refused).
+    let held = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port on 127.0.0.1"))
+        .collect::<Result<Vec<_>>>()?;
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 /// The last `lines` lines of a text file (empty if it does not exist).
