@@ -28,6 +28,11 @@ pub struct BenchArgs {
     /// How many times to run `--scenario`.
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// With `--scenario all`: only the runs on this platform or
+    /// platform/backend (e.g. `debian12/container`), so the table can be
+    /// measured a slice at a time.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 /// Measures and prints one line per figure.
@@ -71,7 +76,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         }
     }
     match args.scenario.as_deref() {
-        Some("all") => matrix_table(args.runs).await?,
+        Some("all") => matrix_table(args.runs, args.only.as_deref()).await?,
         Some(name) => scenario_figures(name, platform, args.runs).await?,
         None => {}
     }
@@ -88,7 +93,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 /// Every scenario × platform × backend, `runs` times each, one run at a
 /// time (so one run's timing is not another's load); prints a Markdown
 /// table: scenario, platform, backend, median and max seconds, failures.
-async fn matrix_table(runs: usize) -> Result<()> {
+async fn matrix_table(runs: usize, only: Option<&str>) -> Result<()> {
     use harness::runner::{self, Keep, RunOptions};
     let scenarios = harness::scenario::load_dir(&harness::config::scenarios_dir())?;
     let opts = RunOptions {
@@ -100,6 +105,9 @@ async fn matrix_table(runs: usize) -> Result<()> {
     let mut rows = Vec::new();
     for s in &scenarios {
         for (platform, backend) in s.runs() {
+            if only.is_some_and(|o| o != platform.to_string() && o != format!("{platform}/{backend}")) {
+                continue;
+            }
             let mut took = Figure::new("s");
             let mut failures = 0;
             for i in 0..runs {
