@@ -9,8 +9,10 @@ const CASES: &[(&str, &str, &str, &[&str])] = &[
     (
         "DESIGN 1-A / seed 000",
         "driver failed programming external connectivity on endpoint NAME (...): (iptables failed: iptables --wait -t nat -A DOCKER ... iptables: No chain/target/match by that name.",
-        "firewalld-flushed-chains",
-        &["iptables-backend-mismatch"],
+        // The text names no tool: the general cause leads, firewalld and the
+        // backend split stay candidates.
+        "docker-chains-flushed",
+        &["firewalld-flushed-chains", "iptables-backend-mismatch"],
     ),
     (
         "seed 000 title",
@@ -96,8 +98,10 @@ const CASES: &[(&str, &str, &str, &[&str])] = &[
     (
         "issue 5: swap symptom seen through firewalld passthrough",
         "driver failed programming external connectivity on endpoint b2 (47a8): (COMMAND_FAILED: '/usr/sbin/iptables -w10 -t nat -A DOCKER -p tcp -d 0/0 --dport 8894 -j DNAT --to-destination 172.17.0.3:80 ! -i docker0' failed: iptables: No chain/target/match by that name.",
-        "firewalld-flushed-chains",
-        &["iptables-backend-mismatch"],
+        // firewalld relays the command, so dockerd re-adds its chains after
+        // firewalld reloads: firewalld is the least likely of the three.
+        "docker-chains-flushed",
+        &["iptables-backend-mismatch", "firewalld-flushed-chains"],
     ),
     ("port conflict", "Bind for 0.0.0.0:8080 failed: port is already allocated", "port-already-allocated", &[]),
     // The platform matrix: `docker run -p` errors verbatim from debian13
@@ -129,8 +133,8 @@ const CASES: &[(&str, &str, &str, &[&str])] = &[
     (
         "Docker 28: flushed chains",
         "docker: Error response from daemon: failed to set up container networking: driver failed programming external connectivity on endpoint web8893 (91558e2b18f6d5297e76ccb24fedac833bd3a5725272e60b542cf5b5d76afcce): Unable to enable DNAT rule:  (iptables failed: iptables --wait -t nat -A DOCKER -p tcp -d 0/0 --dport 8893 -j DNAT --to-destination 172.17.0.2:80 ! -i docker0: iptables: No chain/target/match by that name.\n (exit status 1))",
-        "firewalld-flushed-chains",
-        &["iptables-backend-mismatch"],
+        "docker-chains-flushed",
+        &["firewalld-flushed-chains", "iptables-backend-mismatch"],
     ),
     // Incident C's journal on Docker 26 and 28 (iptables 1.8.11), verbatim
     // from the kernel scenarios' VM nodes.

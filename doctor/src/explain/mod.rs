@@ -9,7 +9,7 @@ pub mod parse;
 mod reason;
 
 use crate::finding::codes;
-use parse::{Hint, Line, Variant};
+use parse::{Failure, Hint, Line, Variant};
 use serde::Serialize;
 
 /// One likely cause of a text.
@@ -49,6 +49,12 @@ fn reason_about(lines: &[Line]) -> Vec<Cause> {
     let variants: Vec<Variant> = lines.iter().filter_map(|l| l.variant).collect();
     if variants.contains(&Variant::Nft) && variants.contains(&Variant::Legacy) {
         hints.push(Hint::AlternativesNamed);
+    }
+    let fails = |want: &dyn Fn(&Failure) -> bool| lines.iter().any(|l| l.failures.iter().any(want));
+    if fails(&|f| matches!(f, Failure::ModuleNotFound(m) if m == "br_netfilter"))
+        && lines.iter().filter_map(|l| l.kernel.as_deref()).any(parse::predates_br_netfilter)
+    {
+        hints.push(Hint::ModuleNotInKernel);
     }
     hints.sort_by_key(|h| *h as u8);
     hints.dedup();

@@ -94,6 +94,10 @@ pub enum Failure {
     ModuleNotFound(String),
     /// `could not open moddep file '/lib/modules/R/modules.dep.bin'`: the tree is gone.
     ModuleTreeMissing,
+    /// `modprobe: can't change directory to '/lib/modules'`: not one
+    /// release's tree but the whole directory is absent where modprobe ran
+    /// (a container or pod without the host's modules mounted).
+    ModulesDirAbsent,
     /// The bridge driver cannot create docker0 (`package not installed`, netlink `operation not supported`).
     BridgeUnsupported,
     /// `error initializing graphdriver` / `driver not supported` (overlay).
@@ -155,8 +159,12 @@ pub enum Hint {
     /// A distribution's stock kernel is named (`-amd64`, `-generic`, `.el7`, `-v7+` …).
     StockKernel,
     /// The iptables that failed runs in a container or pod (a compose or
-    /// kubectl log prefix, no /lib/modules): its backend may not be the host's.
+    /// kubectl log prefix): its backend may not be the host's.
     InContainer,
+    /// The module the text misses is not a module of its own in the kernel
+    /// release the text names (br_netfilter: Linux 3.18, RHEL 7.3's
+    /// 3.10.0-514; older kernels build it into `bridge`): missing by build.
+    ModuleNotInKernel,
 }
 
 /// One line's facts.
@@ -186,6 +194,9 @@ pub struct Line {
     /// network controller`): the chains it names it had just created.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub starting: bool,
+    /// The kernel release the line names (`/lib/modules/R`, `uname -a`, a bare `uname -r`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
 }
 
 /// Parse every non-empty line of `text`.
@@ -238,11 +249,12 @@ fn parse_line(n: usize, raw: &str) -> Line {
     };
     let command = iptables_command(raw);
     let failures = failures_of(raw, &l);
-    let hints = hints_of(&l, writer, command.as_ref());
+    let kernel = kernel_release(&l).map(str::to_string);
+    let hints = hints_of(&l, writer, command.as_ref(), kernel.as_deref());
     let routine = (l.contains("level=info") || l.contains("level=debug") || (writer == Writer::Firewalld && l.contains("warning:")))
         && failures.iter().all(|f| matches!(f, Failure::BadRule | Failure::NoChainTargetMatch | Failure::ChainDoesNotExist(_) | Failure::CouldNotLoadTarget(_)));
     let starting = l.contains("failed to start daemon") || l.contains("error starting daemon") || l.contains("error initializing network controller");
-    Line { n, writer, variant, operation, command, failures, hints, routine, starting }
+    Line { n, writer, variant, operation, command, failures, hints, routine, starting, kernel }
 }
 
 fn writer_of(l: &str) -> Writer {
@@ -367,6 +379,9 @@ fn failures_of(raw: &str, l: &str) -> Vec<Failure> {
     if l.contains("could not open moddep file") || l.contains("modules.dep.bin") && l.contains("no such file") {
         add(Failure::ModuleTreeMissing);
     }
+    if l.contains("can't change directory to '/lib/modules'") {
+        add(Failure::ModulesDirAbsent);
+    }
     if l.contains("bridge") && l.contains("package not installed")
         || l.contains("bridge docker0 via netlink")
         || l.contains("\"bridge\" network: operation not supported")
@@ -429,7 +444,7 @@ fn failures_of(raw: &str, l: &str) -> Vec<Failure> {
     f
 }
 
-fn hints_of(l: &str, writer: Writer, cmd: Option<&IptCmd>) -> Vec<Hint> {
+fn hints_of(l: &str, writer: Writer, cmd: Option<&IptCmd>, kernel: Option<&str>) -> Vec<Hint> {
     let mut h = Vec::new();
     let relayed = l.contains("command_failed") && cmd.is_some_and(|c| !c.is_cleanup());
     if relayed || writer == Writer::Firewalld && cmd.is_some_and(|c| !c.is_cleanup()) {
@@ -465,27 +480,50 @@ fn hints_of(l: &str, writer: Writer, cmd: Option<&IptCmd>) -> Vec<Hint> {
     if ["microsoft-standard", "wsl2", "openvz", "virtuozzo", "-stab"].iter().any(|p| l.contains(p)) {
         h.push(Hint::NonStockKernel);
     }
-    match kernel_release(l).map(is_stock_kernel) {
+    match kernel.map(is_stock_kernel) {
         Some(true) => h.push(Hint::StockKernel),
         Some(false) => h.push(Hint::NonStockKernel),
         None => {}
     }
     let prefixed = l.split_once(" | ").is_some_and(|(p, _)| !p.trim().is_empty() && !p.trim().contains(' ')) || l.starts_with("| ");
-    if prefixed || l.contains("can't change directory to '/lib/modules'") || l.starts_with("+ iptables") {
+    if prefixed || l.starts_with("+ iptables") {
         h.push(Hint::InContainer);
     }
     h
 }
 
-/// The kernel release a line names: `/lib/modules/R` or `uname -a`'s `Linux HOST R #…`.
+/// The kernel release a line names: `/lib/modules/R`, `uname -a`'s
+/// `Linux HOST R #…`, or a line that is only `uname -r`'s answer.
 fn kernel_release(l: &str) -> Option<&str> {
     if let Some(i) = l.find("/lib/modules/") {
         let r = l[i + 13..].split(|c: char| c == '/' || c == '\'' || c == '"' || c == '`' || c.is_whitespace()).next()?;
         return (!r.is_empty() && r.as_bytes()[0].is_ascii_digit()).then_some(r);
     }
+    let bare = l.trim();
+    if release_parts(bare).is_some_and(|p| p.len() >= 3) && bare.contains('-') && !bare.contains(char::is_whitespace) {
+        return Some(bare);
+    }
     let w: Vec<&str> = l.split_whitespace().collect();
     let i = w.iter().position(|t| *t == "linux")?;
     (w.get(i + 3).is_some_and(|t| t.starts_with('#')) && w[i + 2].as_bytes()[0].is_ascii_digit()).then(|| w[i + 2])
+}
+
+/// The leading numbers of a release: `3.10.0-327.el7.x86_64` gives
+/// [3, 10, 0, 327]; None when it does not start as `N.N`.
+pub fn release_parts(r: &str) -> Option<Vec<u32>> {
+    let nums: Vec<u32> = r.split(['.', '-']).map_while(|p| p.parse().ok()).collect();
+    (nums.len() >= 2).then_some(nums)
+}
+
+/// br_netfilter is a module of its own from Linux 3.18, and in RHEL 7 from
+/// 7.3's 3.10.0-514; before that it is part of `bridge`, so `modprobe
+/// br_netfilter` fails on a healthy kernel.
+pub fn predates_br_netfilter(release: &str) -> bool {
+    match release_parts(release).as_deref() {
+        Some([3, 10, 0, build, ..]) if release.contains(".el7") => *build < 514,
+        Some([major, minor, ..]) => (*major, *minor) < (3, 18),
+        _ => false,
+    }
 }
 
 /// Release suffixes of distribution kernels (Debian, Ubuntu, RHEL and

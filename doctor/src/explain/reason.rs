@@ -32,22 +32,26 @@ fn is_kernel_name(name: &str) -> bool {
     KERNEL_NAMES.iter().any(|k| k.eq_ignore_ascii_case(name))
 }
 
-/// Docker's chain is gone: who removed it is not in the error itself.
+/// Docker's chain is gone: who removed it is not in the error itself. The
+/// general cause (something removed Docker's chains) leads; firewalld, one
+/// such tool, leads only when the text names it.
 const CHAIN_GONE: &[(&str, f64)] = &[
-    (codes::FIREWALLD_FLUSHED_CHAINS, 0.4),
-    (codes::DOCKER_CHAINS_FLUSHED, 0.3),
+    (codes::DOCKER_CHAINS_FLUSHED, 0.4),
+    (codes::FIREWALLD_FLUSHED_CHAINS, 0.3),
     (codes::IPTABLES_BACKEND_MISMATCH, 0.25),
     (codes::KERNEL_MODULES_UNAVAILABLE, 0.05),
 ];
 /// The raw table missing.
 const RAW_TABLE: &[(&str, f64)] = &[(codes::KERNEL_MODULES_UNAVAILABLE, 0.6), (codes::STALE_KERNEL, 0.4)];
 /// One of Docker's chains "missing" while dockerd starts: it created the
-/// chain a moment before, so nothing removed it; the kernel or the backend
-/// (an nf_tables binary without nf_tables, as in docker:dind) refuses it.
+/// chain a moment before with the same binary, so nothing removed it and
+/// no other backend is involved; the kernel refuses the rule (an
+/// nf_tables binary on a host without nf_tables, as docker:dind on
+/// Container-Optimized OS), less often a binary of the wrong backend.
 const AT_START: &[(&str, f64)] = &[
-    (codes::IPTABLES_BACKEND_MISMATCH, 0.35),
-    (codes::KERNEL_MODULES_UNAVAILABLE, 0.35),
+    (codes::KERNEL_MODULES_UNAVAILABLE, 0.45),
     (codes::STALE_KERNEL, 0.3),
+    (codes::IPTABLES_BACKEND_MISMATCH, 0.25),
 ];
 /// A built-in target missing under iptables-nft: the nft compat layer, or
 /// the backend (early 1.8 releases with Docker 18-19 needed legacy).
@@ -154,6 +158,13 @@ pub(super) fn evidence(l: &Line, f: &Failure) -> Option<Evidence> {
         Failure::NftGenerationId => one("kernel", format!("{w}: nft: could not fetch rule set generation id (nf_tables unavailable)"), 0.7, KERNEL),
         Failure::ModuleNotFound(m) => one("modprobe", format!("{w}: module {m} not found in /lib/modules"), 0.8, KERNEL),
         Failure::ModuleTreeMissing => one("tree", format!("{w}: the running kernel's module tree is missing (modules.dep.bin)"), 0.8, TREE_GONE),
+        // The pod's iptables cannot load its table's module: mounting the
+        // host's modules lets it (kube2iam#375), matching the host's backend
+        // avoids needing it (k3s#783); the text cannot tell which.
+        Failure::ModulesDirAbsent => one("modules-dir", format!("{w}: no /lib/modules at all where modprobe ran (a container without the host's modules)"), 0.7, &[
+            (codes::KERNEL_MODULES_UNAVAILABLE, 0.5),
+            (codes::IPTABLES_BACKEND_MISMATCH, 0.5),
+        ]),
         Failure::BridgeUnsupported => one("kernel", format!("{w}: the bridge driver cannot create docker0"), 0.7, KERNEL),
         Failure::GraphdriverUnsupported => one("kernel", format!("{w}: the storage driver is not supported (overlay module)"), 0.6, KERNEL),
         Failure::UnknownOption(o) => one("kernel", format!("{w}: unknown option {o}: a match extension could not load{op}"), 0.6, KERNEL),
@@ -203,7 +214,12 @@ pub(super) fn bare_publish(l: &Line) -> Evidence {
 pub(super) fn hint_weight(h: Hint, code: &str) -> f64 {
     use codes::*;
     match (h, code) {
-        (Hint::FirewalldRelayed | Hint::FirewalldRestarted, FIREWALLD_FLUSHED_CHAINS) => 2.0,
+        (Hint::FirewalldRestarted, FIREWALLD_FLUSHED_CHAINS) => 2.0,
+        // firewalld ran when dockerd started (it relays dockerd's commands),
+        // so dockerd is subscribed and re-adds its chains after firewalld's
+        // reloads (scenario firewalld-reload-docker-subscribed): a chain
+        // still gone points away from firewalld.
+        (Hint::FirewalldRelayed, FIREWALLD_FLUSHED_CHAINS) => 0.7,
         // A reload named is the flush itself; firewalld merely running is not.
         (Hint::FirewalldRestarted, DOCKER_CHAINS_FLUSHED) => 0.5,
         (Hint::FirewalldNotRunning, FIREWALLD_FLUSHED_CHAINS) => 0.05,
@@ -216,13 +232,17 @@ pub(super) fn hint_weight(h: Hint, code: &str) -> f64 {
         (Hint::StockKernel, STALE_KERNEL) => 1.5,
         (Hint::InContainer | Hint::Kubernetes, IPTABLES_BACKEND_MISMATCH) => 3.0,
         (Hint::InContainer, STALE_KERNEL) => 0.3,
+        (Hint::ModuleNotInKernel, KERNEL_MODULES_UNAVAILABLE) => 4.0,
+        (Hint::ModuleNotInKernel, STALE_KERNEL) => 0.25,
         _ => 1.0,
     }
 }
 
 pub(super) fn hint_said(h: Hint) -> &'static str {
     match h {
-        Hint::FirewalldRelayed => "firewalld relayed Docker's iptables command (COMMAND_FAILED): firewalld runs",
+        Hint::FirewalldRelayed => {
+            "firewalld relayed Docker's iptables command (COMMAND_FAILED): it ran when dockerd started, so dockerd re-adds its chains after firewalld reloads"
+        }
         Hint::FirewalldRestarted => "a firewalld start, restart or reload is named",
         Hint::FirewalldNotRunning => "dockerd says firewalld is not running",
         Hint::AlternativesNamed => "the iptables alternatives (legacy / nft) are named",
@@ -232,5 +252,6 @@ pub(super) fn hint_said(h: Hint) -> &'static str {
         Hint::NonStockKernel => "the kernel is not a distribution's stock kernel (WSL, OpenVZ, a custom build): modules missing by build",
         Hint::StockKernel => "the kernel is a distribution's stock kernel, which package upgrades replace",
         Hint::InContainer => "the iptables that failed runs in a container or pod, whose backend need not be the host's",
+        Hint::ModuleNotInKernel => "the kernel release named predates br_netfilter as a module of its own (3.18; RHEL 7.3's 3.10.0-514): built into bridge",
     }
 }
