@@ -165,6 +165,27 @@ const CASES: &[(&str, &str, &str, &[&str])] = &[
         "unknown",
         &[],
     ),
+    (
+        "IPAM at dockerd start: the bridge's configured address, not a port",
+        "failed to start daemon: Error initializing network controller: error creating default \"bridge\" network: failed to allocate gateway (198.51.100.0): Address already in use",
+        "docker-daemon-failed",
+        &[],
+    ),
+    ("host networking: the forwarding warning does not apply (moby#22820)", "docker run --net=host alpine\nWARNING: IPv4 forwarding is disabled. Networking will not work", "unknown", &[]),
+    ("iptables -V on the host and in a container: both backends", "iptables v1.8.7 (nf_tables)\niptables v1.8.8 (legacy)", "iptables-backend-mismatch", &[]),
+    (
+        "br_netfilter on CentOS 7.2's kernel: built into bridge, missing by build",
+        "modprobe: FATAL: Module br_netfilter not found.\n3.10.0-327.el7.x86_64",
+        "kernel-modules-unavailable",
+        &[],
+    ),
+    (
+        "br_netfilter on CentOS 7.9's kernel: a module of its own, so its absence is the tree",
+        "modprobe: FATAL: Module br_netfilter not found.\n3.10.0-1160.el7.x86_64",
+        "stale-kernel",
+        &["kernel-modules-unavailable"],
+    ),
+    ("systemctl status of a failed docker.service", "docker.service - Docker Application Container Engine\n   Active: failed (Result: exit-code) since Mon 2018-11-26 13:17:12 CST; 43s ago", "docker-daemon-failed", &[]),
     ("nothing known", "the printer is on fire", "unknown", &[]),
 ];
 

@@ -61,6 +61,17 @@ fn reason_about(lines: &[Line]) -> Vec<Cause> {
 
     let mut seen: Vec<String> = Vec::new();
     let mut evidence = Vec::new();
+    // Two iptables of different backends printed side by side (`iptables
+    // -V` on the host and in a container) are the split itself.
+    if variants.contains(&Variant::Nft) && variants.contains(&Variant::Legacy) {
+        seen.push("two-backends".into());
+        evidence.push(reason::Evidence {
+            key: "two-backends".into(),
+            said: "iptables of both backends (nf_tables and legacy) appear: rules written by one are invisible to the other".into(),
+            strength: 0.6,
+            split: vec![(codes::IPTABLES_BACKEND_MISMATCH, 1.0)],
+        });
+    }
     for l in lines {
         let found = l.failures.iter().filter_map(|f| reason::evidence(l, f));
         // A publish that failed without its reason (a truncated paste).

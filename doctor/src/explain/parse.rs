@@ -161,6 +161,9 @@ pub enum Hint {
     /// The iptables that failed runs in a container or pod (a compose or
     /// kubectl log prefix): its backend may not be the host's.
     InContainer,
+    /// The container runs in the host's network namespace (`--net=host`,
+    /// `network_mode: host`): forwarding and Docker's NAT do not apply to it.
+    HostNetwork,
     /// The module the text misses is not a module of its own in the kernel
     /// release the text names (br_netfilter: Linux 3.18, RHEL 7.3's
     /// 3.10.0-514; older kernels build it into `bridge`): missing by build.
@@ -201,7 +204,20 @@ pub struct Line {
 
 /// Parse every non-empty line of `text`.
 pub fn parse(text: &str) -> Vec<Line> {
-    text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| parse_line(i + 1, l)).collect()
+    // `systemctl status docker`: its `Active: failed` line does not name the unit.
+    let docker_status = text.contains("docker.service - ");
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let mut line = parse_line(i + 1, l);
+            if docker_status && l.trim_start().starts_with("Active: failed") && !line.failures.contains(&Failure::DaemonFailed) {
+                line.writer = Writer::Systemd;
+                line.failures.push(Failure::DaemonFailed);
+            }
+            line
+        })
+        .collect()
 }
 
 /// moby's operation templates, most specific first (lower-case).
@@ -403,7 +419,11 @@ fn failures_of(raw: &str, l: &str) -> Vec<Failure> {
     if l.contains("port is already allocated") {
         add(Failure::PortAllocated);
     }
-    if l.contains("address already in use") {
+    // IPAM's "failed to allocate gateway (…): Address already in use" is
+    // the bridge's configured address (bip, address pools), not a port.
+    if l.contains("failed to allocate gateway") || l.contains("invalid cidr address") {
+        add(Failure::DaemonConfig);
+    } else if l.contains("address already in use") {
         add(Failure::AddressInUse);
     }
     if l.contains("zone_conflict") {
@@ -484,6 +504,10 @@ fn hints_of(l: &str, writer: Writer, cmd: Option<&IptCmd>, kernel: Option<&str>)
         Some(true) => h.push(Hint::StockKernel),
         Some(false) => h.push(Hint::NonStockKernel),
         None => {}
+    }
+    let host_net = ["--net=host", "--net='host'", "--net host", "--network=host", "--network host", "network_mode: host", "network_mode: \"host\""];
+    if host_net.iter().any(|p| l.contains(p)) {
+        h.push(Hint::HostNetwork);
     }
     let prefixed = l.split_once(" | ").is_some_and(|(p, _)| !p.trim().is_empty() && !p.trim().contains(' ')) || l.starts_with("| ");
     if prefixed || l.starts_with("+ iptables") {

@@ -232,6 +232,8 @@ pub(super) fn hint_weight(h: Hint, code: &str) -> f64 {
         (Hint::StockKernel, STALE_KERNEL) => 1.5,
         (Hint::InContainer | Hint::Kubernetes, IPTABLES_BACKEND_MISMATCH) => 3.0,
         (Hint::InContainer, STALE_KERNEL) => 0.3,
+        // moby#22820: the warning does not apply to host networking.
+        (Hint::HostNetwork, IP_FORWARDING_DISABLED) => 0.0,
         (Hint::ModuleNotInKernel, KERNEL_MODULES_UNAVAILABLE) => 4.0,
         (Hint::ModuleNotInKernel, STALE_KERNEL) => 0.25,
         _ => 1.0,
@@ -252,6 +254,7 @@ pub(super) fn hint_said(h: Hint) -> &'static str {
         Hint::NonStockKernel => "the kernel is not a distribution's stock kernel (WSL, OpenVZ, a custom build): modules missing by build",
         Hint::StockKernel => "the kernel is a distribution's stock kernel, which package upgrades replace",
         Hint::InContainer => "the iptables that failed runs in a container or pod, whose backend need not be the host's",
+        Hint::HostNetwork => "the container uses the host's network (--net=host): forwarding and Docker's NAT do not apply to it",
         Hint::ModuleNotInKernel => "the kernel release named predates br_netfilter as a module of its own (3.18; RHEL 7.3's 3.10.0-514): built into bridge",
     }
 }
