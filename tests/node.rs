@@ -105,3 +105,24 @@ async fn a_panicking_test_still_removes_its_node() {
     let name = rx.await.unwrap();
     assert_gone(&name).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_left_out_of_the_boot_stays_down_until_started_then_starts_normally() {
+    use harness::node::container::ContainerOptions;
+    let opts = ContainerOptions { boot_without: vec!["firewalld".into()], probe_image: false, ..Default::default() };
+    let node = ContainerNode::start_with(Platform::Debian12, &opts).await.unwrap_or_else(|e| panic!("cannot start a node: {e:#}"));
+    // Skipped at boot: inactive (not failed), and dockerd started without it.
+    let o = node.exec("systemctl is-active firewalld; systemctl is-enabled firewalld; systemctl is-system-running").await.unwrap();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(&lines[..2], &["inactive", "enabled"], "{}", o.combined());
+    assert!(lines[2] == "running" || lines[2] == "degraded", "{}", o.combined());
+    let o = node.exec("journalctl -u docker -b --no-pager | grep -c 'Firewalld: ' || true").await.unwrap();
+    assert_eq!(o.stdout.trim(), "0", "dockerd talked to firewalld: {}", o.combined());
+    // Nothing of the trick is left: a later start is an ordinary start.
+    let o = node.exec("ls /run/repro/boot-without 2>&1; systemctl start firewalld && firewall-cmd --state").await.unwrap();
+    assert!(o.success() && o.stdout.contains("running"), "{}", o.combined());
+    assert!(o.stdout.contains("No such file"), "the boot flags were not removed: {}", o.combined());
+    let name = node.name().to_string();
+    drop(node);
+    assert_gone(&name).await;
+}

@@ -435,6 +435,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     {
         return Err(err(None, "node.kernel", format!("`{k}` is not `oldest`, `newest` or `foreign`")));
     }
+    if let Some(u) = raw.node.boot_without.iter().find(|u| crate::node::unit_name(u).is_none()) {
+        return Err(err(None, "node.boot_without", format!("`{u}` is not a unit name (letters, digits, @._-), e.g. boot_without = [\"firewalld\"]")));
+    }
 
     let raw_stages = [
         (Stage::Prepare, &raw.prepare),

@@ -70,6 +70,13 @@ impl NodeBuilder {
         self
     }
 
+    /// A unit that does not start at boot (e.g. `firewalld`): for a story in
+    /// which dockerd starts without it; a later `systemctl start` starts it.
+    pub fn with_boot_without(mut self, unit: &str) -> NodeBuilder {
+        self.settings.boot_without.push(unit.to_string());
+        self
+    }
+
     /// An environment variable for every [`StartedNode::exec`].
     pub fn with_env(mut self, key: &str, value: &str) -> NodeBuilder {
         self.env.push((key.to_string(), value.to_string()));

@@ -31,12 +31,42 @@ pub struct ContainerOptions {
     pub probe_image: bool,
     /// Use this image instead of building/looking up the platform's recipe.
     pub image: Option<String>,
+    /// Units that do not start at boot (see [`super::NodeSettings::boot_without`]).
+    pub boot_without: Vec<String>,
+    /// `repro bench`'s baseline: readiness the naive way, `docker exec NODE
+    /// docker info` from the host every 100 ms (a process and an engine
+    /// round trip per poll), instead of one exec that polls inside.
+    pub naive_ready: bool,
 }
 
 impl Default for ContainerOptions {
     fn default() -> Self {
-        ContainerOptions { ready_timeout: Duration::from_secs(60), probe_image: true, image: None }
+        ContainerOptions { ready_timeout: Duration::from_secs(60), probe_image: true, image: None, boot_without: Vec::new(), naive_ready: false }
     }
+}
+
+/// Where a skipped unit's flag lives: `ConditionPathExists=!` on it keeps
+/// the unit from starting at boot; the readiness check removes the flags,
+/// so a later `systemctl start` works as on any host.
+const BOOT_FLAGS: &str = "/run/repro/boot-without";
+
+/// PID 1's command: systemd, after a shell has written, for each unit to
+/// skip, a runtime drop-in conditioned on its flag (/run is the node's own
+/// tmpfs: nothing is left in the image or the container layer).
+fn boot_command(boot_without: &[String]) -> Result<Vec<String>> {
+    if boot_without.is_empty() {
+        return Ok(vec!["/lib/systemd/systemd".into()]);
+    }
+    let mut script = format!("mkdir -p {BOOT_FLAGS}");
+    for u in boot_without {
+        let unit = super::unit_name(u).ok_or_else(|| anyhow!("node.boot_without: {u:?} is not a unit name (letters, digits, @._-), e.g. \"firewalld\""))?;
+        let dir = format!("/run/systemd/system/{unit}.d");
+        script.push_str(&format!(
+            " && mkdir -p {dir} && printf '[Unit]\\nConditionPathExists=!{BOOT_FLAGS}/{unit}\\n' > {dir}/repro-boot-without.conf && : > {BOOT_FLAGS}/{unit}"
+        ));
+    }
+    script.push_str(" && exec /lib/systemd/systemd");
+    Ok(vec!["/bin/sh".into(), "-c".into(), script])
 }
 
 /// How long each phase of [`ContainerNode::start_with`] took.
@@ -151,8 +181,13 @@ impl ContainerNode {
         vol.context("creating the node's /var/lib/docker volume")?;
 
         let t0 = Instant::now();
-        self.create_and_start_container(image, &labels).await?;
-        self.wait_ready(opts.ready_timeout).await?;
+        let cmd = boot_command(&opts.boot_without)?;
+        self.create_and_start_container(image, &labels, &cmd).await?;
+        if opts.naive_ready {
+            self.wait_ready_naive(opts.ready_timeout).await?;
+        } else {
+            self.wait_ready(opts.ready_timeout).await?;
+        }
         self.timings.ready = t0.elapsed();
         tracing::info!("node {} ready in {} ms", self.name, self.timings.ready.as_millis());
 
@@ -176,14 +211,14 @@ impl ContainerNode {
 
     /// Creates and starts the container, privileged if the engine allows it,
     /// else with the fallback capability set.
-    async fn create_and_start_container(&mut self, image: &str, labels: &HashMap<String, String>) -> Result<()> {
+    async fn create_and_start_container(&mut self, image: &str, labels: &HashMap<String, String>, cmd: &[String]) -> Result<()> {
         let mode = match std::env::var("REPRO_NODE_PRIVILEGED").as_deref() {
             Ok("0") => MODE_CAPS,
             Ok("1") => MODE_PRIVILEGED,
             _ => MODE.load(Ordering::Relaxed),
         };
         let first = if mode == MODE_CAPS { MODE_CAPS } else { MODE_PRIVILEGED };
-        match self.try_container(image, labels, first).await {
+        match self.try_container(image, labels, cmd, first).await {
             Ok(()) => {
                 MODE.compare_exchange(MODE_UNKNOWN, first, Ordering::Relaxed, Ordering::Relaxed).ok();
                 Ok(())
@@ -191,7 +226,7 @@ impl ContainerNode {
             Err(e) if first == MODE_PRIVILEGED && mode == MODE_UNKNOWN && privileged_refused(&e) => {
                 tracing::info!("the engine refuses --privileged ({e}); using the capability set from DESIGN.md");
                 gc::remove(&self.docker, &[Owned::container(&self.name)]).await?;
-                self.try_container(image, labels, MODE_CAPS).await?;
+                self.try_container(image, labels, cmd, MODE_CAPS).await?;
                 MODE.store(MODE_CAPS, Ordering::Relaxed);
                 Ok(())
             }
@@ -199,7 +234,7 @@ impl ContainerNode {
         }
     }
 
-    async fn try_container(&mut self, image: &str, labels: &HashMap<String, String>, mode: u8) -> Result<()> {
+    async fn try_container(&mut self, image: &str, labels: &HashMap<String, String>, cmd: &[String], mode: u8) -> Result<()> {
         let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let mut binds = vec![format!("{}:/var/lib/docker", self.name)];
         // cgroup v1: systemd and the inner dockerd need the host's tree
@@ -235,7 +270,7 @@ impl ContainerNode {
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             hostname: Some(self.name.clone()),
-            cmd: Some(vec!["/lib/systemd/systemd".into()]),
+            cmd: Some(cmd.to_vec()),
             env: Some(vec!["container=docker".into()]),
             stop_signal: Some("SIGRTMIN+3".into()),
             labels: Some(labels.clone()),
@@ -256,7 +291,7 @@ impl ContainerNode {
     }
 
     /// Waits until systemd is running (or degraded) and `docker info`
-    /// answers inside. The polling (every 50 ms) runs inside the node in one
+    /// answers inside, then drops the boot flags (BOOT_FLAGS). The polling (every 50 ms) runs inside the node in one
     /// exec, so it costs one engine round trip, not one per poll; the outer
     /// loop only retries while the container is too young to exec into.
     async fn wait_ready(&self, timeout: Duration) -> Result<()> {
@@ -265,7 +300,7 @@ impl ContainerNode {
 while :; do
   s=$(systemctl is-system-running 2>/dev/null)
   case "$s" in
-    running|degraded) docker info --format '{{.ServerVersion}}' >/dev/null 2>&1 && { echo READY; exit 0; }
+    running|degraded) docker info --format '{{.ServerVersion}}' >/dev/null 2>&1 && { rm -rf /run/repro/boot-without; echo READY; exit 0; }
                       msg="systemd is $s, dockerd not answering yet";;
     *) msg="systemd is ${s:-not answering}";;
   esac
@@ -308,6 +343,30 @@ done"#;
                     self.name,
                     timeout.as_secs()
                 );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The baseline's readiness: what a script around `docker run` does.
+    async fn wait_ready_naive(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let name = self.name.clone();
+            let ok = tokio::task::spawn_blocking(move || {
+                std::process::Command::new("docker")
+                    .args(["exec", &name, "docker", "info", "--format", "{{.ServerVersion}}"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+            .await?;
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("baseline node {}: `docker info` inside did not answer within {} s", self.name, timeout.as_secs());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

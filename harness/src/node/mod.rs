@@ -27,6 +27,18 @@ pub struct NodeSettings {
     /// VM only: guest ports forwarded to the host.
     #[serde(default)]
     pub ports: Vec<u16>,
+    /// Units that do not start at boot (e.g. `["firewalld"]`), for a story
+    /// in which dockerd starts without them; a later `start` step starts
+    /// them normally. Saves their start and, for firewalld, dockerd's slow
+    /// first start through firewalld's D-Bus passthrough.
+    #[serde(default)]
+    pub boot_without: Vec<String>,
+}
+
+/// `firewalld` → `firewalld.service`; None for a name that is not a plain unit name.
+pub fn unit_name(name: &str) -> Option<String> {
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "@._-".contains(c));
+    ok.then(|| if name.contains('.') { name.to_string() } else { format!("{name}.service") })
 }
 
 /// Starts a ready node of `platform` on `backend` (building its image on
@@ -37,9 +49,22 @@ pub async fn start(platform: Platform, backend: NodeBackend, settings: &NodeSett
             if settings.kernel.is_some() || !settings.ports.is_empty() {
                 anyhow::bail!("node.kernel and node.ports are VM settings; a container shares the host kernel and publishes on its own address");
             }
-            Ok(Box::new(container::ContainerNode::start(platform).await?))
+            let opts = container::ContainerOptions { boot_without: settings.boot_without.clone(), ..Default::default() };
+            Ok(Box::new(container::ContainerNode::start_with(platform, &opts).await?))
         }
-        NodeBackend::Vm => Ok(Box::new(vm::VmNode::start(platform, vm::VmOptions::from_settings(settings)).await?)),
+        NodeBackend::Vm => {
+            let node = vm::VmNode::start(platform, vm::VmOptions::from_settings(settings)).await?;
+            // A VM's disk starts only what the harness starts after boot
+            // (dockerd and containerd): check, rather than assume, that
+            // none of `boot_without` is running.
+            for unit in &settings.boot_without {
+                let o = node.exec(&format!("systemctl is-active '{unit}'")).await?;
+                if o.stdout.trim() == "active" {
+                    anyhow::bail!("VM {}: {unit} is active after boot although node.boot_without lists it: disable it in the VM disk's recipe", node.name());
+                }
+            }
+            Ok(Box::new(node))
+        }
     }
 }
 
