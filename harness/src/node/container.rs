@@ -302,7 +302,7 @@ impl ContainerNode {
 if command -v curl >/dev/null 2>&1; then
   up() { curl -sf --max-time 2 --unix-socket /run/docker.sock http://localhost/_ping >/dev/null 2>&1; }
 else
-  up() { docker info --format '{{.ServerVersion}}' >/dev/null 2>&1; }
+  up() { [ -n "$(docker info --format '{{.ServerVersion}}' 2>/dev/null)" ]; }
 fi
 while :; do
   s=$(systemctl is-system-running 2>/dev/null)
@@ -361,12 +361,13 @@ done"#;
         loop {
             let name = self.name.clone();
             let ok = tokio::task::spawn_blocking(move || {
+                // Docker 26's CLI exits 0 with an empty ServerVersion while
+                // the daemon is not up yet: the version itself is the answer.
                 std::process::Command::new("docker")
                     .args(["exec", &name, "docker", "info", "--format", "{{.ServerVersion}}"])
-                    .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
+                    .output()
+                    .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stdout).trim().is_empty())
             })
             .await?;
             if ok {
