@@ -4,6 +4,7 @@
 //! plans; [`fix::apply`] runs a plan and checks it worked.
 #![deny(missing_docs)]
 
+pub mod bundle;
 pub mod collect;
 pub mod explain;
 pub mod facts;

@@ -45,6 +45,17 @@ enum Cmd {
         /// Parse saved probe output (from `netdoctor probe-script | sh`) instead of running the probe.
         #[arg(long, conflicts_with = "target")]
         probe_output: Option<PathBuf>,
+        /// Re-read saved facts (to bundle them) instead of a live target.
+        #[arg(long, conflicts_with_all = ["target", "probe_output"])]
+        facts: Option<PathBuf>,
+        /// Write a bundle (facts plus what a reproduction needs; see the
+        /// README's "Bundles") to FILE instead of printing the facts.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// With --bundle: replace addresses, container names and ids and the
+        /// host name consistently, so the file can leave the network.
+        #[arg(long, requires = "bundle")]
+        redact: bool,
     },
     /// Print the probe script, to run by hand where netdoctor cannot reach.
     ProbeScript,
@@ -132,8 +143,9 @@ fn run(cli: Cli) -> Result<i32, Error> {
             }
             Ok(Summary::of(&findings).verdict_code(&f.could_not_look))
         }
-        Cmd::Collect { target, probe_output } => {
+        Cmd::Collect { target, probe_output, facts, bundle, redact } => {
             let f = match probe_output {
+                _ if facts.is_some() => facts_for(&target, &facts)?,
                 Some(p) => {
                     let text = std::fs::read_to_string(&p)
                         .map_err(|e| Error::Other(format!("probe output {}: cannot read: {e}", p.display())))?;
@@ -142,7 +154,14 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 }
                 None => doctor::collect(&target)?,
             };
-            println!("{}", json(&f));
+            match bundle {
+                Some(path) => {
+                    let b = doctor::bundle::bundle(f, redact);
+                    std::fs::write(&path, json(&b) + "\n").map_err(|e| Error::Other(format!("bundle {}: cannot write: {e}", path.display())))?;
+                    eprintln!("bundle written to {}{}", path.display(), if redact { " (redacted)" } else { "" });
+                }
+                None => println!("{}", json(&f)),
+            }
             Ok(0)
         }
         Cmd::ProbeScript => {

@@ -185,7 +185,7 @@ fn matches_template(template: &str, words: &[&str]) -> bool {
 /// Whether a rule in a built-in chain is one Docker wrote (it fits one of
 /// [`DOCKER_TEMPLATES`]). Anything else there (the admin's, firewalld's)
 /// is not Docker's and is never touched.
-fn is_docker_rule_in_builtin(table: &str, rule: &str) -> bool {
+pub(crate) fn is_docker_rule_in_builtin(table: &str, rule: &str) -> bool {
     let words: Vec<&str> = rule.split_whitespace().collect();
     let [flag, chain, rest @ ..] = words.as_slice() else { return false };
     *flag == "-A"

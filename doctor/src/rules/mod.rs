@@ -4,7 +4,7 @@
 use crate::facts::*;
 use crate::finding::{Finding, Needs, Step};
 
-mod backend;
+pub(crate) mod backend;
 mod docker;
 pub(crate) mod firewalld;
 mod kernel;
