@@ -156,13 +156,13 @@ fn not_dockers(rs: &RuleSet) -> Vec<String> {
         for r in &t.rules {
             let chain = r.split_whitespace().nth(1).unwrap_or("");
             let jump = r.split_whitespace().skip_while(|w| *w != "-j").nth(1).unwrap_or("");
-            let admin_user = chain == "DOCKER-USER" && r != "-A DOCKER-USER -j RETURN";
+            // DOCKER-USER is the admin's chain: only Docker's default RETURN there is Docker's.
             let dockers = crate::rules::backend::is_dockers_own_chain(chain)
                 || chain.starts_with("DOCKER_")
                 || jump.starts_with("DOCKER_")
                 || crate::rules::backend::is_docker_rule_in_builtin(table, r)
-                || (chain == "DOCKER-USER" && !admin_user);
-            if !dockers || admin_user {
+                || r == "-A DOCKER-USER -j RETURN";
+            if !dockers {
                 out.push(format!("{table}: {r}"));
             }
         }

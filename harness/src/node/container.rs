@@ -295,7 +295,7 @@ impl ContainerNode {
     /// exec, so it costs one engine round trip, not one per poll; the outer
     /// loop only retries while the container is too young to exec into.
     async fn wait_ready(&self, timeout: Duration) -> Result<()> {
-        // $1 = how many 50 ms rounds to try before giving up.
+        // $1 = how many 20 ms rounds to try before giving up; $2 = BOOT_FLAGS.
         // `_ping` over the socket with curl (a few ms; every node image has
         // curl) rather than the docker CLI (about 50 ms a poll); 20 ms rounds.
         const CHECK: &str = r#"n=0
@@ -307,7 +307,7 @@ fi
 while :; do
   s=$(systemctl is-system-running 2>/dev/null)
   case "$s" in
-    running|degraded) up && { rm -rf /run/repro/boot-without; echo READY; exit 0; }
+    running|degraded) up && { rm -rf "$2"; echo READY; exit 0; }
                       msg="systemd is $s, dockerd not answering yet";;
     *) msg="systemd is ${s:-not answering}";;
   esac
@@ -319,7 +319,7 @@ done"#;
         loop {
             let rounds = (deadline.saturating_duration_since(Instant::now()).as_millis() / 20).max(1).to_string();
             let outer = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
-            let res = tokio::time::timeout(outer, self.exec_argv(&["sh", "-c", CHECK, "sh", &rounds]))
+            let res = tokio::time::timeout(outer, self.exec_argv(&["sh", "-c", CHECK, "sh", &rounds, BOOT_FLAGS]))
                 .await
                 .unwrap_or_else(|_| Err(anyhow!("the readiness check inside the node hung")));
             match res {
