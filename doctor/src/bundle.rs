@@ -63,6 +63,28 @@ pub struct Reproduction {
     /// Per backend (`legacy`, `nft`), `table: rule` of every rule that is
     /// not Docker's (the admin's, firewalld's, another tool's).
     pub other_rules: BTreeMap<&'static str, Vec<String>>,
+    /// `other_rules` without firewalld's own (its iptables backend's zone,
+    /// direct and policy chains and the base rules it writes into the
+    /// built-in chains, while it runs): what a replay must add by hand.
+    pub admin_rules: BTreeMap<&'static str, Vec<String>>,
+    /// Per backend, `table: chain` of the chains that are neither Docker's
+    /// nor firewalld's (kubelet's hint chains are empty: only declared).
+    pub admin_chains: BTreeMap<&'static str, Vec<String>>,
+    /// Per backend, per table, Docker's chains and how many rules each holds.
+    pub docker_chains: BTreeMap<&'static str, BTreeMap<String, BTreeMap<String, usize>>>,
+    /// dockerd manages iptables (`--iptables` not false).
+    pub docker_manages_iptables: bool,
+    /// Containers created but never started (a failed `docker run -p`).
+    pub created: Vec<String>,
+    /// Whether firewalld, not running now, stopped after dockerd started
+    /// (its stop cleared the tables it managed, Docker's chains with them).
+    pub firewalld_stopped_after_dockerd: bool,
+    /// firewalld's active zones (`zone: interfaces=…`), when it runs.
+    pub firewalld_zones: Vec<String>,
+    /// Where the facts were collected: `container`, `vm`, `none` (bare metal), `unknown`.
+    pub virtualization: crate::facts::Virtualization,
+    /// The modules loaded when the facts were collected.
+    pub loaded_modules: Option<Vec<String>>,
 }
 
 /// A running container and what it publishes.
@@ -109,14 +131,53 @@ fn reproduction(f: &Facts) -> Reproduction {
     }
     .to_string();
     let mut other_rules = BTreeMap::new();
+    let mut admin_rules = BTreeMap::new();
+    let mut docker_chains = BTreeMap::new();
+    let mut admin_chains = BTreeMap::new();
+    let firewalld_iptables = f.firewalld.is_running() && f.firewalld.backend.as_deref() != Some("nftables");
     for b in [Backend::Legacy, Backend::Nft] {
         if let Some(rs) = f.iptables.rules(b) {
             let rules = not_dockers(rs);
+            let admins: Vec<String> = rules.iter().filter(|r| !(firewalld_iptables && is_firewallds(r))).cloned().collect();
+            if !admins.is_empty() {
+                admin_rules.insert(b.name(), admins);
+            }
             if !rules.is_empty() {
                 other_rules.insert(b.name(), rules);
             }
+            let mut tables = BTreeMap::new();
+            let mut chains_of_others = Vec::new();
+            for (table, t) in &rs.tables {
+                for c in &t.chains {
+                    let builtin = ["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"].contains(&c.as_str());
+                    let firewallds = firewalld_iptables && is_firewallds(&format!("{table}: -A {c}"));
+                    if !builtin && !firewallds && !crate::facts::is_docker_chain(c) && !c.starts_with("DOCKER_") {
+                        chains_of_others.push(format!("{table}: {c}"));
+                    }
+                }
+                let chains: BTreeMap<String, usize> = t
+                    .chains
+                    .iter()
+                    .filter(|c| crate::facts::is_docker_chain(c))
+                    .map(|c| (c.clone(), t.rules.iter().filter(|r| r.split_whitespace().nth(1) == Some(c.as_str())).count()))
+                    .collect();
+                if !chains.is_empty() {
+                    tables.insert(table.clone(), chains);
+                }
+            }
+            if !tables.is_empty() {
+                docker_chains.insert(b.name(), tables);
+            }
+            if !chains_of_others.is_empty() {
+                admin_chains.insert(b.name(), chains_of_others);
+            }
         }
     }
+    let firewalld_stopped_after_dockerd = !f.firewalld.is_running()
+        && match (fw_unit.and_then(|u| u.inactive_enter_monotonic_us), stamp(f.docker.unit.as_ref())) {
+            (Some(stop), Some(dk)) => stop > dk && stamp(fw_unit).is_some(),
+            _ => false,
+        };
     let containers = f
         .docker
         .containers
@@ -144,7 +205,43 @@ fn reproduction(f: &Facts) -> Reproduction {
         ip_forward: f.sysctl.ip_forward,
         containers,
         other_rules,
+        admin_rules,
+        admin_chains,
+        docker_chains,
+        docker_manages_iptables: f.docker.manages_iptables,
+        created: f.docker.created.clone().unwrap_or_default(),
+        firewalld_stopped_after_dockerd,
+        firewalld_zones: f.firewalld.active_zones.clone().unwrap_or_default(),
+        virtualization: f.kernel.virtualization,
+        loaded_modules: f.kernel.loaded_modules.clone(),
     }
+}
+
+/// A rule firewalld's iptables backend writes: in or to its zone, direct
+/// and policy chains (`INPUT_direct`, `FORWARD_ZONES`, `IN_public_allow`,
+/// `FWD_docker`, `PRE_…`, `POST_…`, `…_POLICIES_pre`), or one of the base
+/// rules it puts at the top and bottom of the built-in chains.
+fn is_firewallds(rule: &str) -> bool {
+    let Some((_, r)) = rule.split_once(": ") else { return false };
+    let words: Vec<&str> = r.split_whitespace().collect();
+    let chain = words.get(1).copied().unwrap_or("");
+    let target = words.iter().position(|w| *w == "-j" || *w == "-g").and_then(|i| words.get(i + 1)).copied().unwrap_or("");
+    let firewalld_chain = |c: &str| {
+        ["_direct", "_ZONES", "_ZONES_SOURCE", "_POLICIES_pre", "_POLICIES_post", "_IN_ZONES", "_OUT_ZONES", "_IN_ZONES_SOURCE", "_OUT_ZONES_SOURCE"]
+            .iter()
+            .any(|s| c.ends_with(s))
+            || ["IN_", "FWD_", "FWDI_", "FWDO_", "PRE_", "POST_", "OUT_"].iter().any(|p| c.starts_with(p))
+    };
+    let base = [
+        "-m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT",
+        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-i lo -j ACCEPT",
+        "-o lo -j ACCEPT",
+        "-m conntrack --ctstate INVALID -j DROP",
+        "-j REJECT --reject-with icmp-host-prohibited",
+    ];
+    let builtin = ["INPUT", "FORWARD", "OUTPUT"].contains(&chain);
+    firewalld_chain(chain) || firewalld_chain(target) || (builtin && base.iter().any(|b| r.ends_with(b) && r.len() == format!("-A {chain} {b}").len()))
 }
 
 /// `table: rule` of the rules that are not Docker's: not in Docker's own

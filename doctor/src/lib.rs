@@ -74,6 +74,15 @@ pub fn collect(t: &Transport) -> Result<Facts, Error> {
 
 /// Parse facts JSON; errors name line, column and the field path.
 pub fn parse_facts(text: &str, path: &Path) -> Result<Facts, Error> {
+    // A bundle (`collect --bundle`) carries the facts under `facts`.
+    let unbundled;
+    let text = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(mut o)) if o.contains_key("bundle") && o.contains_key("facts") => {
+            unbundled = serde_json::to_string_pretty(&o.remove("facts").unwrap_or_default()).unwrap_or_default();
+            unbundled.as_str()
+        }
+        _ => text,
+    };
     let de = &mut serde_json::Deserializer::from_str(text);
     let facts: Facts = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();

@@ -120,6 +120,11 @@ pub struct DoctorRun {
 pub async fn run(doctor: &Path, subcommand: &[&str], target: &str, timeout: Duration) -> Result<DoctorRun> {
     let mut args: Vec<String> = subcommand.iter().map(|s| s.to_string()).collect();
     args.extend(["--target".into(), target.into(), "--format".into(), "json".into()]);
+    run_args(doctor, args, timeout).await
+}
+
+/// Runs `doctor ARGS…` exactly as given (saved facts: no target).
+pub async fn run_args(doctor: &Path, args: Vec<String>, timeout: Duration) -> Result<DoctorRun> {
     let command = format!("{} {}", doctor.display(), args.join(" "));
     let started = Instant::now();
     let child = tokio::process::Command::new(doctor)

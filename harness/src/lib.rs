@@ -29,3 +29,4 @@ pub mod doctor_cli;
 pub mod redact;
 pub mod vm;
 pub mod logged;
+pub mod replay;

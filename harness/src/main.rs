@@ -24,6 +24,9 @@ enum Command {
     List(cmd::list::ListArgs),
     /// Run a scenario end to end: create, prepare, fault, symptom, diagnose, remediate, verify.
     Run(cmd::run::RunArgs),
+    /// From a customer's bundle (or saved facts) to a node in the same state,
+    /// the doctor's findings compared, and scenarios/NAME.toml to keep.
+    Replay(cmd::replay::ReplayArgs),
     /// Build or inspect node images (offline, from images/<platform>/).
     #[command(subcommand)]
     Images(cmd::images::ImagesCommand),
@@ -50,6 +53,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::List(a) => cmd::list::run(a).await,
         Command::Run(a) => cmd::run::run(a).await,
+        Command::Replay(a) => cmd::replay::run(a).await,
         Command::Images(c) => cmd::images::run(c).await,
         Command::Shell(a) => cmd::shell::run(a).await,
         Command::Gc(a) => cmd::gc::run(a).await,

@@ -5,6 +5,7 @@ pub mod draw;
 pub mod gc;
 pub mod images;
 pub mod list;
+pub mod replay;
 pub mod run;
 pub mod shell;
 pub mod signals;

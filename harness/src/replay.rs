@@ -1,0 +1,589 @@
+//! From a customer's bundle (`netdoctor collect --bundle`, format 1: the
+//! doctor's README, "Bundles") to a scenario that puts a fresh node of the
+//! nearest platform into the same state: the platform and backend to use,
+//! what differs from the customer's host, the steps, and what could not be
+//! reproduced, said in the scenario file as comments. `repro replay` runs
+//! the result; this module only derives it (no node, no doctor).
+//!
+//! The state is rebuilt in the order a host gets there: the iptables
+//! alternative and dockerd's settings, firewalld's backend and whether it
+//! started before dockerd, the published containers; then the fault:
+//! firewalld started (or stopped) after dockerd, the alternative switched,
+//! Docker's chains flushed by something else, forwarding off, a zone
+//! binding; the admin's rules last (a flush would have taken them).
+
+use crate::platform::{NodeBackend, Platform};
+use crate::recipe::Versions;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+/// The bundle fields a replay reads (unknown fields are ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Bundle {
+    /// The format version; this reads 1.
+    pub bundle: u32,
+    /// Whether `--redact` ran.
+    #[serde(default)]
+    pub redacted: bool,
+    /// The netdoctor that wrote it.
+    #[serde(default)]
+    pub written_by: String,
+    /// The host's state, stated.
+    pub reproduction: Reproduction,
+    /// The few raw facts the replay needs beyond `reproduction`.
+    pub facts: FactsView,
+}
+
+/// `reproduction` of a bundle.
+#[derive(Debug, Clone, Deserialize)]
+#[allow(missing_docs)]
+pub struct Reproduction {
+    pub os: String,
+    pub docker_version: Option<String>,
+    pub firewalld_version: Option<String>,
+    pub iptables_version: Option<String>,
+    pub firewalld_state: String,
+    pub firewalld_backend: Option<String>,
+    pub start_order: String,
+    pub iptables_backend: Option<String>,
+    pub docker_rules_in: Vec<String>,
+    pub kernel_module_tree: bool,
+    pub dockerd_flags: Vec<String>,
+    pub daemon_json: Option<String>,
+    pub ip_forward: Option<bool>,
+    pub containers: Vec<Container>,
+    pub admin_rules: BTreeMap<String, Vec<String>>,
+    pub admin_chains: BTreeMap<String, Vec<String>>,
+    pub docker_chains: BTreeMap<String, BTreeMap<String, BTreeMap<String, usize>>>,
+    pub docker_manages_iptables: bool,
+    pub created: Vec<String>,
+    pub firewalld_stopped_after_dockerd: bool,
+    pub firewalld_zones: Vec<String>,
+    pub virtualization: String,
+    pub loaded_modules: Option<Vec<String>>,
+}
+
+/// A published container of the bundle.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Container {
+    /// Its name (`container-N` when redacted).
+    pub name: String,
+    /// `default`, `bridge`, `host`, a network's name.
+    pub network_mode: Option<String>,
+    /// `proto host_ip:host_port->container_port`.
+    pub ports: Vec<String>,
+}
+
+/// Raw facts the replay reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FactsView {
+    /// `/etc/os-release`.
+    pub os: OsView,
+    /// dockerd's unit.
+    pub docker: DockerView,
+    /// What the probe could not look at.
+    #[serde(default)]
+    pub could_not_look: Vec<String>,
+}
+
+/// `facts.os`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OsView {
+    /// `debian`, `centos`, …
+    pub id: Option<String>,
+    /// `12`, `7`, …
+    pub version_id: Option<String>,
+}
+
+/// `facts.docker`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DockerView {
+    /// docker.service.
+    pub unit: Option<UnitView>,
+}
+
+/// A unit's state.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UnitView {
+    /// `active`, `failed`, `inactive`.
+    pub active_state: Option<String>,
+}
+
+/// Parses a bundle, naming the line, column and field at fault.
+pub fn parse(text: &str, file: &str) -> Result<Bundle, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("{file}: not JSON: {e}"))?;
+    if v.get("bundle").is_none() {
+        return Err(format!(
+            "{file}: no `bundle` field: this is not a bundle (a facts file? make one with `netdoctor collect --facts {file} --bundle OUT`)"
+        ));
+    }
+    let b: Bundle = serde_json::from_str(text).map_err(|e| {
+        format!("{file}: line {}, column {}: {e}; re-create it with `netdoctor collect --bundle FILE` (bundle format 1)", e.line(), e.column())
+    })?;
+    if b.bundle != 1 {
+        return Err(format!("{file}: field `bundle`: format {} not supported (this repro reads 1)", b.bundle));
+    }
+    Ok(b)
+}
+
+/// What a replay derived.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    /// The nearest platform of the matrix.
+    pub platform: Platform,
+    /// Container, or VM where the kernel is the story.
+    pub backend: NodeBackend,
+    /// How the platform differs from the customer's host.
+    pub differences: Vec<String>,
+    /// What the scenario does not reproduce, and why.
+    pub not_reproduced: Vec<String>,
+    /// The scenario file's text.
+    pub toml: String,
+}
+
+/// A derived step: its TOML inline table, and a comment saying why.
+#[derive(Clone)]
+struct S {
+    toml: String,
+    why: &'static str,
+}
+
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// The nearest platform: same OS release first, then the closest Docker
+/// major version (firewalld's and iptables' majors break ties).
+pub fn nearest_platform(b: &Bundle, matrix: &[(Platform, Versions)]) -> (Platform, Vec<String>) {
+    let r = &b.reproduction;
+    let id = b.facts.os.id.clone().unwrap_or_default();
+    let ver = b.facts.os.version_id.clone().unwrap_or_default();
+    let major = |v: &str| v.trim_start_matches(|c: char| !c.is_ascii_digit()).split(['.', '+', '-', ' ', '~']).next().and_then(|m| m.parse::<i64>().ok());
+    let bundle_docker = r.docker_version.as_deref().and_then(major);
+    let os_of = |p: Platform| match p {
+        Platform::Debian12 => ("debian", "12"),
+        Platform::Debian13 | Platform::Debian13Docker28 => ("debian", "13"),
+        Platform::Centos7 => ("centos", "7"),
+    };
+    let score = |(p, v): &(Platform, Versions)| {
+        let (pid, pver) = os_of(*p);
+        let os_miss = if pid == id && ver.split('.').next() == Some(pver) { 0 } else if pid == id { 50 } else { 100 };
+        let docker = match (bundle_docker, major(&v.docker)) {
+            (Some(a), Some(b)) => (a - b).abs(),
+            _ => 10,
+        };
+        let fw = match (r.firewalld_version.as_deref().and_then(major), major(&v.firewalld)) {
+            (Some(a), Some(b)) if a != b => 1,
+            _ => 0,
+        };
+        os_miss * 100 + docker * 2 + fw
+    };
+    let Some((platform, versions)) = matrix.iter().min_by_key(|pv| score(pv)) else {
+        return (Platform::Debian12, vec!["the matrix is empty".into()]);
+    };
+    let mut diff = Vec::new();
+    let same = |a: &str, b: &str| a.contains(b) || b.contains(a);
+    if score(&(*platform, versions.clone())) >= 100 * 50 {
+        diff.push(format!("OS: the host runs {}, the platform {}", r.os, versions.os));
+    }
+    let pairs = [
+        ("Docker", r.docker_version.as_deref(), versions.docker.as_str()),
+        ("firewalld", r.firewalld_version.as_deref(), versions.firewalld.as_str()),
+        ("iptables", r.iptables_version.as_deref(), versions.iptables.as_str()),
+    ];
+    for (what, host, platform_v) in pairs {
+        match host {
+            Some(h) if !same(h.trim_start_matches("iptables v").split(' ').next().unwrap_or(h), platform_v) => {
+                diff.push(format!("{what}: the host has {h}, the platform {platform_v}"))
+            }
+            None => diff.push(format!("{what}: the bundle does not say the host's version (the platform has {platform_v})")),
+            _ => {}
+        }
+    }
+    (*platform, diff)
+}
+
+/// `iptables-nft` / `iptables-legacy`, or plain `iptables` where the
+/// platform has one backend only (CentOS 7: legacy).
+fn tool(platform: Platform, backend: &str) -> String {
+    if platform == Platform::Centos7 { "iptables".into() } else { format!("iptables-{backend}") }
+}
+
+/// `(proto, host_ip, host_port, container_port)` of `tcp 0.0.0.0:8080->80`.
+fn port_of(p: &str) -> Option<(String, String, u16, u16)> {
+    let (proto, rest) = p.split_once(' ')?;
+    let (host, cport) = rest.split_once("->")?;
+    let (ip, hport) = host.rsplit_once(':')?;
+    Some((proto.to_string(), ip.to_string(), hport.parse().ok()?, cport.parse().ok()?))
+}
+
+/// Derives the scenario for `b`, whose findings (by the doctor, on
+/// the bundle) are `findings`.
+pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform, Versions)]) -> Replay {
+    let r = &b.reproduction;
+    let (platform, differences) = nearest_platform(b, matrix);
+    let mut not_reproduced: Vec<String> = Vec::new();
+    let stale_kernel = !r.kernel_module_tree && r.virtualization != "container";
+    let backend = if stale_kernel { NodeBackend::Vm } else { NodeBackend::Container };
+    let docker_state = b.facts.docker.unit.as_ref().and_then(|u| u.active_state.clone()).unwrap_or_default();
+    let docker_up = docker_state == "active";
+    let firewalld_running = r.firewalld_state == "running";
+    let firewalld_iptables = r.firewalld_backend.as_deref() != Some("nftables");
+    let current = r.iptables_backend.clone().unwrap_or_else(|| "nft".into());
+
+    let mut prepare: Vec<S> = Vec::new();
+    let mut fault: Vec<S> = Vec::new();
+    let mut oracles: Vec<S> = Vec::new();
+    let mut ports: BTreeSet<u16> = BTreeSet::new();
+
+    // The kernel: a stale one is a VM booted into its oldest kernel, whose
+    // package is purged after the modules dockerd needs are loaded.
+    if stale_kernel {
+        let wanted = ["overlay", "bridge", "br_netfilter", "nf_tables", "nf_nat", "ip_tables", "iptable_nat", "veth"];
+        let loaded: Vec<String> = r.loaded_modules.iter().flatten().filter(|m| wanted.contains(&m.as_str())).cloned().collect();
+        if !loaded.is_empty() {
+            let list: Vec<String> = loaded.iter().map(|m| q(m)).collect();
+            prepare.push(S { toml: format!("{{ modprobe = [{}] }}", list.join(", ")), why: "the modules the host had loaded before its tree went" });
+        }
+        fault.push(S { toml: format!("{{ run = {}, timeout = 300 }}", q("dpkg --purge \"linux-image-$(uname -r)\"")), why: "an upgrade purged the running kernel's package: its module tree is gone" });
+        oracles.push(S { toml: format!("{{ run = {} }}", q("test ! -e \"/lib/modules/$(uname -r)\" && ls /lib/modules")), why: "the running kernel has no module tree, another one is installed" });
+        if platform == Platform::Centos7 {
+            not_reproduced.push("a stale kernel on CentOS 7: the VM reproducer boots Debian kernels only; the replay runs on Debian".into());
+        }
+    } else if !r.kernel_module_tree && r.virtualization == "container" {
+        // Inside a container the kernel is the host's: nothing to reproduce.
+    }
+
+    // The iptables alternative dockerd started with, and dockerd's settings.
+    let docker_in = r.docker_rules_in.clone();
+    let started_in = match docker_in.as_slice() {
+        [one] => one.clone(),
+        [_, _] => if current == "nft" { "legacy".into() } else { "nft".into() },
+        _ => current.clone(),
+    };
+    let mut restart_docker = false;
+    if platform != Platform::Centos7 && started_in == "legacy" {
+        prepare.push(S { toml: "{ iptables_alternative = \"legacy\" }".into(), why: "dockerd wrote its rules through iptables-legacy" });
+        restart_docker = true;
+    }
+    if platform == Platform::Centos7 && current == "nft" {
+        not_reproduced.push("iptables-nft on CentOS 7: its iptables 1.4 has the legacy backend only".into());
+    }
+    if let Some(dj) = r.daemon_json.as_deref().filter(|d| !d.trim().is_empty() && d.trim() != "{}") {
+        let script = format!("mkdir -p /etc/docker && printf '%s\\n' {} > /etc/docker/daemon.json", shell_quote(dj.trim()));
+        prepare.push(S { toml: format!("{{ run = {} }}", q(&script)), why: "daemon.json as the host has it" });
+        restart_docker = true;
+    }
+    let extra_flags: Vec<&String> = {
+        let mut skip_next = false;
+        r.dockerd_flags
+            .iter()
+            .filter(|f| {
+                if std::mem::take(&mut skip_next) {
+                    return false;
+                }
+                if *f == "-H" || *f == "--containerd" {
+                    skip_next = true;
+                    return false;
+                }
+                !(f.starts_with("-H=") || f.starts_with("--host=fd://") || f.starts_with("--containerd="))
+            })
+            .collect()
+    };
+    if !extra_flags.is_empty() {
+        let flags: Vec<String> = r.dockerd_flags.iter().map(|f| shell_quote(f)).collect();
+        let script = format!(
+            "mkdir -p /etc/systemd/system/docker.service.d && printf '[Service]\\nExecStart=\\nExecStart=%s %s\\n' \"$(command -v dockerd)\" {} > /etc/systemd/system/docker.service.d/replay-flags.conf && systemctl daemon-reload",
+            shell_quote(&flags.join(" "))
+        );
+        prepare.push(S { toml: format!("{{ run = {} }}", q(&script)), why: "dockerd's flags as the host ran it" });
+        restart_docker = true;
+    }
+
+    // firewalld: its backend, and whether dockerd started after it.
+    let firewalld_before = firewalld_running && r.start_order == "firewalld-before-dockerd";
+    let firewalld_after = firewalld_running && r.start_order == "firewalld-after-dockerd";
+    let ran_and_stopped = !firewalld_running && r.firewalld_stopped_after_dockerd;
+    if let Some(fb) = r.firewalld_backend.as_deref().filter(|fb| ["iptables", "nftables"].contains(fb)) {
+        if firewalld_running || ran_and_stopped {
+            if platform == Platform::Centos7 && fb == "nftables" {
+                not_reproduced.push("firewalld's nftables backend on CentOS 7 (firewalld 0.6 there has iptables only)".into());
+            } else {
+                prepare.push(S { toml: format!("{{ firewalld_backend = {} }}", q(fb)), why: "firewalld's FirewallBackend" });
+            }
+        }
+    }
+    if firewalld_running && r.start_order == "unknown" {
+        not_reproduced.push("the start order of firewalld and dockerd (the bundle does not say): firewalld starts first".into());
+    }
+    if firewalld_before || ran_and_stopped || (firewalld_running && r.start_order == "unknown") {
+        prepare.push(S { toml: "{ start = \"firewalld\" }".into(), why: "firewalld ran before dockerd started" });
+        prepare.push(S { toml: "{ run = \"firewall-cmd --state\", contains = \"running\" }".into(), why: "returns once firewalld has applied its rules" });
+        restart_docker = true;
+    }
+    if r.firewalld_state == "not-installed" {
+        not_reproduced.push("firewalld is not installed on the host; on the node it is installed, and stays stopped".into());
+    }
+    if restart_docker && (docker_up || stale_kernel) {
+        if stale_kernel {
+            prepare.push(S { toml: "{ start = \"docker\", timeout = 300 }".into(), why: "dockerd ran on the old kernel" });
+        } else {
+            prepare.push(S { toml: "{ restart = \"docker\" }".into(), why: "dockerd starts with these settings, after what came before it" });
+        }
+    } else if stale_kernel && docker_up {
+        prepare.push(S { toml: "{ start = \"docker\", timeout = 300 }".into(), why: "dockerd ran on the old kernel" });
+    }
+
+    // The containers, as the host runs them (with the probe image).
+    let mut containers_named = Vec::new();
+    for c in &r.containers {
+        let mode = c.network_mode.clone().unwrap_or_else(|| "default".into());
+        let mut seen = BTreeSet::new();
+        let parsed: Vec<_> = c.ports.iter().filter_map(|p| port_of(p)).filter(|(proto, _, hp, _)| seen.insert((proto.clone(), *hp))).collect();
+        for (proto, ip, hp, cp) in &parsed {
+            if !["0.0.0.0", "", "::", "[::]"].contains(&ip.as_str()) {
+                not_reproduced.push(format!("{}: published on {ip}:{hp}; the replay publishes on every address", c.name));
+            }
+            if proto == "tcp" && *cp != 80 {
+                not_reproduced.push(format!("{}: container port {cp} (the probe image serves on 80; host port {hp} kept)", c.name));
+            }
+            if proto == "udp" && cp != hp {
+                not_reproduced.push(format!("{}: udp container port {cp} (the probe's echo server listens on the host port {hp})", c.name));
+            }
+        }
+        let run = |net: &str| -> String {
+            let mut cmd = format!("docker run -d --restart unless-stopped --name {}", c.name);
+            if !net.is_empty() {
+                cmd.push_str(&format!(" --network {net}"));
+            }
+            for (proto, _, hp, _) in &parsed {
+                cmd.push_str(&if proto == "udp" { format!(" -p {hp}:{hp}/udp") } else { format!(" -p {hp}:80") });
+            }
+            cmd + " probe:latest"
+        };
+        match mode.as_str() {
+            "default" | "bridge" if parsed.len() == 1 => {
+                let (proto, _, hp, _) = &parsed[0];
+                let udp = if proto == "udp" { ", proto = \"udp\"" } else { "" };
+                prepare.push(S { toml: format!("{{ publish = {hp}, name = {}{udp} }}", q(&c.name)), why: "a published container of the host" });
+                if proto == "tcp" {
+                    ports.insert(*hp);
+                }
+            }
+            "default" | "bridge" => {
+                if parsed.iter().any(|(proto, ..)| proto == "udp") && parsed.len() > 1 {
+                    not_reproduced.push(format!("{}: UDP ports beside others in one container (the probe serves one UDP port)", c.name));
+                }
+                prepare.push(S { toml: format!("{{ run = {} }}", q(&run(""))), why: "a container of the host" });
+                ports.extend(parsed.iter().filter(|p| p.0 == "tcp").map(|p| p.2));
+            }
+            "host" => {
+                prepare.push(S { toml: format!("{{ run = {} }}", q(&format!("{} 2>&1", run("host")))), why: "a host-network container (dockerd discards its -p)" });
+            }
+            "none" => prepare.push(S { toml: format!("{{ run = {} }}", q(&run("none"))), why: "a container without network" }),
+            m if m.starts_with("container:") => {
+                not_reproduced.push(format!("{}: network mode {m} (another container's namespace)", c.name));
+            }
+            net => {
+                prepare.push(S {
+                    toml: format!("{{ run = {} }}", q(&format!("docker network inspect {net} >/dev/null 2>&1 || docker network create {net}; {}", run(net)))),
+                    why: "a container on a user-defined network",
+                });
+                ports.extend(parsed.iter().filter(|p| p.0 == "tcp").map(|p| p.2));
+            }
+        }
+        containers_named.push(c.name.clone());
+    }
+
+    // The fault: what happened after dockerd started. The alternative
+    // switches first: firewalld then writes (and flushes) through it.
+    if platform != Platform::Centos7 && started_in != current {
+        fault.push(S { toml: format!("{{ iptables_alternative = {} }}", q(&current)), why: "the iptables alternative switched under a running dockerd" });
+        oracles.push(S { toml: format!("{{ run = \"iptables -V\", contains = {} }}", q(if current == "nft" { "(nf_tables)" } else { "(legacy)" })), why: "`iptables` resolves to the host's backend" });
+        if docker_in.len() == 2 {
+            fault.push(S { toml: "{ restart = \"docker\" }".into(), why: "dockerd restarted on the new backend: its old copies stay in the other one" });
+        }
+    }
+    if firewalld_after {
+        fault.push(S { toml: "{ start = \"firewalld\" }".into(), why: "firewalld started after dockerd" });
+        fault.push(S { toml: "{ run = \"firewall-cmd --state\", contains = \"running\" }".into(), why: "returns once firewalld has applied its rules" });
+    }
+    if ran_and_stopped {
+        fault.push(S { toml: "{ stop = \"firewalld\" }".into(), why: "firewalld stopped after dockerd started" });
+    }
+    if firewalld_running {
+        for z in &r.firewalld_zones {
+            if let Some((zone, ifs)) = z.split_once(": interfaces=") {
+                if zone != "docker" && ifs.split_whitespace().any(|i| i == "docker0") {
+                    let script = format!("firewall-cmd --permanent --zone={zone} --add-interface=docker0 && firewall-cmd --zone={zone} --change-interface=docker0");
+                    fault.push(S { toml: format!("{{ run = {} }}", q(&script)), why: "docker0 bound to another zone than firewalld's `docker`" });
+                    oracles.push(S { toml: format!("{{ run = \"firewall-cmd --get-zone-of-interface=docker0\", contains = {} }}", q(zone)), why: "docker0's zone" });
+                }
+            }
+        }
+    }
+    let dockers = tool(platform, docker_in.first().map_or(current.as_str(), |s| s.as_str()));
+    let flushed = r.docker_manages_iptables && docker_in.is_empty() && docker_up;
+    let firewalld_flushes = (firewalld_after || ran_and_stopped) && firewalld_iptables;
+    if flushed && !firewalld_flushes {
+        let restore = if platform == Platform::Centos7 { "iptables-restore".to_string() } else { format!("iptables-{current}-restore") };
+        let script = format!(
+            "printf '*filter\\n:INPUT ACCEPT [0:0]\\n:FORWARD ACCEPT [0:0]\\n:OUTPUT ACCEPT [0:0]\\nCOMMIT\\n*nat\\n:PREROUTING ACCEPT [0:0]\\n:INPUT ACCEPT [0:0]\\n:OUTPUT ACCEPT [0:0]\\n:POSTROUTING ACCEPT [0:0]\\nCOMMIT\\n' | {restore}"
+        );
+        fault.push(S { toml: format!("{{ run = {} }}", q(&script)), why: "Docker's chains are in no backend: something other than firewalld flushed them (a restore of a saved ruleset)" });
+    }
+    if flushed {
+        oracles.push(S { toml: format!("{{ run = {}, expect = \"failure\" }}", q(&format!("{} -t nat -S DOCKER", tool(platform, &current)))), why: "nat DOCKER is gone" });
+    }
+    // Docker's chains kept, but nat DOCKER emptied while containers publish.
+    let backend_chains = docker_in.first().and_then(|b| r.docker_chains.get(b));
+    let nat_docker_empty = backend_chains.and_then(|t| t.get("nat")).and_then(|c| c.get("DOCKER")) == Some(&0);
+    if nat_docker_empty && !ports.is_empty() {
+        fault.push(S { toml: format!("{{ run = {} }}", q(&format!("{dockers} -t nat -F DOCKER && {dockers} -t nat -S DOCKER"))), why: "nat DOCKER is declared but holds no rule" });
+        oracles.push(S {
+            toml: format!("{{ run = {}, contains = \"DNAT rules in nat DOCKER: 0\" }}", q(&format!("echo \"DNAT rules in nat DOCKER: $({dockers} -t nat -S DOCKER | grep -c -- '-j DNAT')\""))),
+            why: "no DNAT rule is left",
+        });
+    }
+    if !docker_in.is_empty() && !flushed {
+        oracles.push(S { toml: format!("{{ run = {}, contains = \"-N DOCKER\" }}", q(&format!("{dockers} -t nat -S DOCKER"))), why: "Docker's chains are where the host has them" });
+    }
+    if r.ip_forward == Some(false) {
+        fault.push(S { toml: "{ run = \"sysctl -w net.ipv4.ip_forward=0\" }".into(), why: "forwarding is off" });
+        oracles.push(S { toml: "{ run = \"sysctl -n net.ipv4.ip_forward\", contains = \"0\" }".into(), why: "forwarding is off" });
+    }
+    for c in &r.created {
+        fault.push(S { toml: format!("{{ run = {} }}", q(&format!("docker create --name {c} probe:latest"))), why: "a container created but never started (a failed `docker run -p`)" });
+        not_reproduced.push(format!("{c}: created, never started; its failed publish's ports are not in the bundle (created without)"));
+    }
+    // The admin's chains and rules, last: a flush would have taken them.
+    for (backend, chains) in &r.admin_chains {
+        for tc in chains {
+            if let Some((table, chain)) = tc.split_once(": ") {
+                let t = tool(platform, backend);
+                fault_or_prepare(&mut fault, &mut prepare, S { toml: format!("{{ run = {} }}", q(&format!("{t} -t {table} -N {chain}"))), why: "a chain that is neither Docker's nor firewalld's" });
+            }
+        }
+    }
+    for (backend, rules) in &r.admin_rules {
+        let t = tool(platform, backend);
+        let mut by_table: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for tr in rules {
+            if let Some((table, rule)) = tr.split_once(": ") {
+                by_table.entry(table).or_default().push(rule);
+            }
+        }
+        for (table, rules) in by_table {
+            let script = rules.iter().map(|rl| format!("{t} -t {table} {rl}")).collect::<Vec<_>>().join(" && ");
+            fault_or_prepare(&mut fault, &mut prepare, S { toml: format!("{{ run = {} }}", q(&script)), why: "the admin's rules" });
+            let list: Vec<String> = rules.iter().map(|rl| q(rl)).collect();
+            oracles.push(S { toml: format!("{{ run = {}, contains = [{}] }}", q(&format!("{t} -t {table} -S")), list.join(", ")), why: "the admin's rules are there" });
+        }
+    }
+    if !containers_named.is_empty() && docker_up {
+        let list: Vec<String> = containers_named.iter().map(|n| q(n)).collect();
+        oracles.push(S { toml: format!("{{ run = \"docker ps --format '{{{{.Names}}}}'\", contains = [{}] }}", list.join(", ")), why: "the host's containers run" });
+    }
+    if firewalld_running {
+        oracles.push(S { toml: "{ run = \"systemctl is-active firewalld\", contains = \"active\" }".into(), why: "firewalld runs" });
+    } else {
+        oracles.push(S { toml: "{ run = \"systemctl is-active firewalld\", expect = \"failure\" }".into(), why: "firewalld does not run" });
+    }
+    if !docker_up && !stale_kernel {
+        not_reproduced.push(format!("dockerd's state `{docker_state}`: the replay keeps it running"));
+    }
+    if stale_kernel && !docker_up {
+        oracles.push(S { toml: "{ start = \"docker\", expect = \"failure\", timeout = 300 }".into(), why: "dockerd cannot start on a kernel without its modules" });
+    }
+    for c in &b.facts.could_not_look {
+        not_reproduced.push(format!("the doctor could not look: {c} (a replay gives it a node it can read)"));
+    }
+
+    // The cure and the truth after it.
+    let verdicts = !findings.is_empty();
+    let reboot = findings.iter().any(|f| f == "stale-kernel" || f == "reboot-pending");
+    let mut verify: Vec<S> = Vec::new();
+    if verdicts && docker_up || verdicts && stale_kernel {
+        if stale_kernel {
+            verify.push(S { toml: "{ start = \"docker\", timeout = 300 }".into(), why: "dockerd starts on the booted kernel" });
+        }
+        for p in &ports {
+            verify.push(S { toml: format!("{{ probe_port = {p} }}"), why: "the host's published port answers from outside" });
+        }
+        let fresh = (8893..).find(|p| !ports.contains(p)).unwrap_or(8893);
+        verify.push(S { toml: format!("{{ publish = {fresh}, name = \"replay-after-fix\", timeout = 300 }}"), why: "a new publish works" });
+        verify.push(S { toml: format!("{{ probe_port = {fresh} }}"), why: "and answers" });
+        ports.insert(fresh);
+        verify.push(S { toml: "{ doctor = \"check\", expect_findings = [] }".into(), why: "the doctor sees a healthy node" });
+    }
+    if fault.is_empty() && oracles.iter().all(|o| o.why == "firewalld does not run" || o.why == "firewalld runs") {
+        for p in &ports {
+            oracles.push(S { toml: format!("{{ probe_port = {p} }}"), why: "the published port answers" });
+        }
+    }
+
+    // The text.
+    let mut t = String::new();
+    let found = if findings.is_empty() { "none (healthy)".to_string() } else { findings.join(", ") };
+    let _ = writeln!(t, "# Written by `repro replay` from {source}; edit freely, it is a scenario like any other.");
+    let _ = writeln!(t, "summary = {}", q(&format!("replay of a bundle: the doctor found {found} on the host ({})", r.os)));
+    let _ = writeln!(t, "source = {}", q(&format!("{source} ({}, {})", b.written_by, if b.redacted { "redacted" } else { "not redacted" })));
+    let truths: Vec<&str> = oracles.iter().map(|o| o.why).collect();
+    let _ = writeln!(t, "truth = {}", q(&format!("the node holds the host's state: {}", truths.join("; "))));
+    let _ = writeln!(t, "platforms = [{}]", q(platform.name()));
+    let _ = writeln!(t, "backends = [{}]", q(backend.name()));
+    let _ = writeln!(t, "\n# Nearest platform: {platform}.");
+    if differences.is_empty() {
+        let _ = writeln!(t, "# It has the host's versions.");
+    }
+    for d in &differences {
+        let _ = writeln!(t, "# Differs: {d}");
+    }
+    if not_reproduced.is_empty() {
+        let _ = writeln!(t, "# Everything the bundle states is reproduced.");
+    }
+    for n in &not_reproduced {
+        let _ = writeln!(t, "# Not reproduced: {n}");
+    }
+    let port_list: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+    if stale_kernel {
+        let _ = writeln!(t, "node = {{ kernel = \"oldest\", ports = [{}], boot_without = [\"firewalld\"] }}", port_list.join(", "));
+    } else {
+        let _ = writeln!(t, "# firewalld never starts at boot: the steps start it where the host's order says.");
+        let _ = writeln!(t, "node = {{ boot_without = [\"firewalld\"] }}");
+    }
+    let stage = |t: &mut String, name: &str, steps: &[S]| {
+        if steps.is_empty() {
+            return;
+        }
+        let _ = writeln!(t, "\n{name} = [");
+        for s in steps {
+            let _ = writeln!(t, "  {},  # {}", s.toml, s.why);
+        }
+        let _ = writeln!(t, "]");
+    };
+    stage(&mut t, "prepare", &if fault.is_empty() { [prepare, oracles.clone()].concat() } else { prepare });
+    if !fault.is_empty() {
+        stage(&mut t, "fault", &fault);
+        stage(&mut t, "symptom", &oracles);
+    }
+    let expect: Vec<String> = findings.iter().map(|f| q(f)).collect();
+    stage(&mut t, "diagnose", &[S { toml: format!("{{ doctor = \"check\", expect_findings = [{}] }}", expect.join(", ")), why: "the doctor's findings on the bundle" }]);
+    if !verify.is_empty() {
+        let fix = if reboot { "{ doctor = \"fix\", allow_reboot = true, timeout = 300 }" } else { "{ doctor = \"fix\" }" };
+        stage(&mut t, "remediate", &[S { toml: fix.into(), why: "the doctor's cure" }]);
+        stage(&mut t, "verify", &verify);
+    }
+    Replay { platform, backend, differences, not_reproduced, toml: t }
+}
+
+/// Appends to fault when there is one (the admin's rules come after it), else to prepare.
+fn fault_or_prepare(fault: &mut Vec<S>, prepare: &mut Vec<S>, s: S) {
+    if fault.is_empty() { prepare.push(s) } else { fault.push(s) }
+}
+
+/// `s` as one single-quoted shell word.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
