@@ -9,6 +9,7 @@
 //! `CI=true` a new or changed snapshot fails.
 
 use harness::outcome::Outcome;
+use harness::replay;
 use harness::runner::{self, Keep, RunOptions};
 use harness::scenario::{self, Scenario, Stage};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -191,6 +192,39 @@ fn run_one(s: &Scenario, platform: harness::platform::Platform, backend: harness
     })?;
     // Redacted where the snapshot is taken: the outcome keeps real values.
     snapshot(&outcome.redacted());
+    rt.block_on(round_trip(s, platform, &outcome, &opts))
+}
+
+/// The replay round trip (issue 15): the facts collected beside the
+/// diagnose stage's check, replayed (`repro replay`) to a fresh node of the
+/// same platform, give the same findings there.
+async fn round_trip(s: &Scenario, platform: harness::platform::Platform, o: &Outcome, opts: &RunOptions) -> Result<(), Failed> {
+    let facts = o
+        .stage(Stage::Diagnose)
+        .and_then(|st| st.steps.iter().find_map(|step| step.facts.clone()))
+        .ok_or_else(|| format!("round trip: no facts were collected beside {}'s diagnose check", s.name))?;
+    let dir = tempfile::tempdir().map_err(|e| format!("round trip: {e}"))?;
+    let file = dir.path().join(format!("{}.json", s.name));
+    std::fs::write(&file, facts).map_err(|e| format!("round trip: {e}"))?;
+    let scenario = dir.path().join(format!("replay-{}.toml", s.name));
+    let mut quiet = |_e| {};
+    let r = tokio::time::timeout(
+        SCENARIO_DEADLINE,
+        replay::file::replay_file(&file, &scenario, &opts.doctor, replay::file::RunTo::Diagnose, Keep::Never, &opts.transcript_dir, &mut quiet),
+    )
+    .await
+    .map_err(|_| format!("round trip: the replay of {} did not finish within {} min", s.name, SCENARIO_DEADLINE.as_secs() / 60))?
+    .map_err(|e| format!("round trip: {e:#}\nthe derived scenario:\n{}", std::fs::read_to_string(&scenario).unwrap_or_default()))?;
+    if r.platform != platform {
+        return Err(format!("round trip: facts from {platform} replay to {} (the nearest platform must be their own)", r.platform).into());
+    }
+    if r.node_findings.as_ref() != Some(&r.bundle_findings) {
+        return Err(format!(
+            "round trip: the replayed node's findings {:?} differ from the doctor's on the facts {:?}",
+            r.node_findings, r.bundle_findings
+        )
+        .into());
+    }
     Ok(())
 }
 

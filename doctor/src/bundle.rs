@@ -219,7 +219,7 @@ fn reproduction(f: &Facts) -> Reproduction {
 
 /// A rule firewalld's iptables backend writes: in or to its zone, direct
 /// and policy chains (`INPUT_direct`, `FORWARD_ZONES`, `IN_public_allow`,
-/// `FWD_docker`, `PRE_…`, `POST_…`, `…_POLICIES_pre`), or one of the base
+/// `FWD_docker`, `PRE_…`, `POST_…`, `…_POLICIES_pre`, 2.x's `…_POLICIES`), or one of the base
 /// rules it puts at the top and bottom of the built-in chains.
 fn is_firewallds(rule: &str) -> bool {
     let Some((_, r)) = rule.split_once(": ") else { return false };
@@ -227,7 +227,7 @@ fn is_firewallds(rule: &str) -> bool {
     let chain = words.get(1).copied().unwrap_or("");
     let target = words.iter().position(|w| *w == "-j" || *w == "-g").and_then(|i| words.get(i + 1)).copied().unwrap_or("");
     let firewalld_chain = |c: &str| {
-        ["_direct", "_ZONES", "_ZONES_SOURCE", "_POLICIES_pre", "_POLICIES_post", "_IN_ZONES", "_OUT_ZONES", "_IN_ZONES_SOURCE", "_OUT_ZONES_SOURCE"]
+        ["_direct", "_ZONES", "_ZONES_SOURCE", "_POLICIES", "_POLICIES_pre", "_POLICIES_post", "_IN_ZONES", "_OUT_ZONES", "_IN_ZONES_SOURCE", "_OUT_ZONES_SOURCE"]
             .iter()
             .any(|s| c.ends_with(s))
             || ["IN_", "FWD_", "FWDI_", "FWDO_", "PRE_", "POST_", "OUT_"].iter().any(|p| c.starts_with(p))

@@ -125,6 +125,10 @@ pub struct StepReport {
     /// A doctor fix's report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<FixReport>,
+    /// The facts (`netdoctor collect`) taken beside the diagnose stage's
+    /// check, for the replay round trip; not in snapshots.
+    #[serde(skip)]
+    pub facts: Option<String>,
 }
 
 /// Every command a run executed, with its full output and timing.

@@ -357,6 +357,7 @@ impl Ctx<'_> {
             evidence: Vec::new(),
             check: None,
             fix: None,
+            facts: None,
         };
         let (succeeded, output) = match &step.action {
             Action::ProbePort { port, proto } => self.probe(stage, step, *port, *proto, &mut report).await?,
@@ -482,6 +483,16 @@ impl Ctx<'_> {
             DoctorCall::Check { expect_findings, could_not_look, .. } => {
                 let check: CheckReport = doctor_cli::parse(&run)?;
                 let codes = check.verdict_codes();
+                if stage == Stage::Diagnose && report.facts.is_none() {
+                    // The state the verdict came from, for a replay round
+                    // trip; as root (a `user` check is about the doctor's sight).
+                    let args = vec!["collect".to_string(), "--target".into(), self.node.doctor_target()];
+                    if let Ok(c) = doctor_cli::run_args(self.doctor, args, step.timeout).await
+                        && c.exit_code == 0
+                    {
+                        report.facts = Some(c.stdout);
+                    }
+                }
                 let blind = check.could_not_look.clone();
                 report.check = Some(check);
                 if run.exit_code < 0 {
@@ -586,6 +597,7 @@ impl Ctx<'_> {
             evidence: changed.clone(),
             check: None,
             fix: None,
+            facts: None,
         });
         if !changed.is_empty() && why.is_none() {
             why = Some(format!("the second fix changed the rules:\n{}", changed.join("\n")));
@@ -600,6 +612,7 @@ impl Ctx<'_> {
                 evidence: changed.clone(),
                 check: None,
                 fix: None,
+                facts: None,
             });
             if !changed.is_empty() && why.is_none() {
                 why = Some(format!("the fix without --yes changed rules:\n{}", changed.join("\n")));
@@ -613,6 +626,7 @@ impl Ctx<'_> {
             evidence: d.lost.clone(),
             check: None,
             fix: None,
+            facts: None,
         });
         if !d.lost.is_empty() && why.is_none() {
             why = Some(format!("the cure lost rules that are not Docker's:\n{}", d.lost.join("\n")));

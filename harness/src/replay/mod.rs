@@ -12,6 +12,8 @@
 //! Docker's chains flushed by something else, forwarding off, a zone
 //! binding; the admin's rules last (a flush would have taken them).
 
+pub mod file;
+
 use crate::platform::{NodeBackend, Platform};
 use crate::recipe::Versions;
 use serde::Deserialize;
@@ -197,7 +199,9 @@ pub fn nearest_platform(b: &Bundle, matrix: &[(Platform, Versions)]) -> (Platfor
             Some(h) if !same(h.trim_start_matches("iptables v").split(' ').next().unwrap_or(h), platform_v) => {
                 diff.push(format!("{what}: the host has {h}, the platform {platform_v}"))
             }
-            None => diff.push(format!("{what}: the bundle does not say the host's version (the platform has {platform_v})")),
+            None if what != "firewalld" || r.firewalld_state == "running" => {
+                diff.push(format!("{what}: the bundle does not say the host's version (the platform has {platform_v})"))
+            }
             _ => {}
         }
     }
@@ -257,15 +261,40 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
 
     // The iptables alternative dockerd started with, and dockerd's settings.
     let docker_in = r.docker_rules_in.clone();
-    let started_in = match docker_in.as_slice() {
-        [one] => one.clone(),
-        [_, _] => if current == "nft" { "legacy".into() } else { "nft".into() },
-        _ => current.clone(),
+    let other = if current == "nft" { "legacy".to_string() } else { "nft".to_string() };
+    // firewalld (iptables) that started or stopped after dockerd flushed the
+    // backend `iptables` uses: dockerd's live rules were there, and copies
+    // in the other backend are an older dockerd's leftovers.
+    let firewalld_moved_after = firewalld_running && r.start_order == "firewalld-after-dockerd" || !firewalld_running && r.firewalld_stopped_after_dockerd;
+    let flushed_by_firewalld = firewalld_moved_after && firewalld_iptables && !docker_in.contains(&current);
+    let started_in = if flushed_by_firewalld {
+        current.clone()
+    } else {
+        match docker_in.as_slice() {
+            [one] => one.clone(),
+            [_, _] => other.clone(),
+            _ => current.clone(),
+        }
     };
     let mut restart_docker = false;
-    if platform != Platform::Centos7 && started_in == "legacy" {
-        prepare.push(S { toml: "{ iptables_alternative = \"legacy\" }".into(), why: "dockerd wrote its rules through iptables-legacy" });
-        restart_docker = true;
+    let start_on = |prepare: &mut Vec<S>, backend: &str, clean_nft: bool| {
+        prepare.push(S { toml: "{ run = \"systemctl stop docker.socket docker\" }".into(), why: "dockerd starts on the host's backend" });
+        prepare.push(S { toml: format!("{{ iptables_alternative = {} }}", q(backend)), why: "the backend dockerd wrote its rules through" });
+        if clean_nft {
+            prepare.push(S {
+                toml: "{ run = \"nft delete table ip nat; nft delete table ip filter; true\" }".into(),
+                why: "dockerd never wrote to nft on the host: the boot's copies go",
+            });
+        }
+        prepare.push(S { toml: "{ start = \"docker\" }".into(), why: "dockerd starts there" });
+    };
+    if platform != Platform::Centos7 {
+        if flushed_by_firewalld && docker_in.contains(&other) {
+            start_on(&mut prepare, &other, false);
+            start_on(&mut prepare, &current, false);
+        } else if started_in == "legacy" {
+            start_on(&mut prepare, "legacy", !r.docker_chains.contains_key("nft"));
+        }
     }
     if platform == Platform::Centos7 && current == "nft" {
         not_reproduced.push("iptables-nft on CentOS 7: its iptables 1.4 has the legacy backend only".into());
@@ -302,8 +331,12 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
     }
 
     // firewalld: its backend, and whether dockerd started after it.
-    let firewalld_before = firewalld_running && r.start_order == "firewalld-before-dockerd";
-    let firewalld_after = firewalld_running && r.start_order == "firewalld-after-dockerd";
+    // firewalld (iptables) "after" dockerd whose start left Docker's chains
+    // in place applied its rules before dockerd wrote them (units become
+    // active late at boot): it came first, in effect.
+    let survived = firewalld_iptables && docker_in.contains(&current) && !findings.iter().any(|f| f == "firewalld-started-after-docker");
+    let firewalld_before = firewalld_running && (r.start_order == "firewalld-before-dockerd" || (r.start_order == "firewalld-after-dockerd" && survived));
+    let firewalld_after = firewalld_running && r.start_order == "firewalld-after-dockerd" && !firewalld_before;
     let ran_and_stopped = !firewalld_running && r.firewalld_stopped_after_dockerd;
     if let Some(fb) = r.firewalld_backend.as_deref().filter(|fb| ["iptables", "nftables"].contains(fb)) {
         if firewalld_running || ran_and_stopped {
@@ -447,22 +480,38 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
         });
     }
     if !docker_in.is_empty() && !flushed {
-        oracles.push(S { toml: format!("{{ run = {}, contains = \"-N DOCKER\" }}", q(&format!("{dockers} -t nat -S DOCKER"))), why: "Docker's chains are where the host has them" });
+        for b in &docker_in {
+            let save = if platform == Platform::Centos7 { "iptables-save".to_string() } else { format!("iptables-{b}-save") };
+            oracles.push(S { toml: format!("{{ run = {}, contains = \":DOCKER \" }}", q(&format!("{save} -t nat"))), why: "Docker's chains are where the host has them" });
+        }
     }
     if r.ip_forward == Some(false) {
         fault.push(S { toml: "{ run = \"sysctl -w net.ipv4.ip_forward=0\" }".into(), why: "forwarding is off" });
         oracles.push(S { toml: "{ run = \"sysctl -n net.ipv4.ip_forward\", contains = \"0\" }".into(), why: "forwarding is off" });
     }
+    let held = ports.iter().next().copied();
     for c in &r.created {
-        fault.push(S { toml: format!("{{ run = {} }}", q(&format!("docker create --name {c} probe:latest"))), why: "a container created but never started (a failed `docker run -p`)" });
-        not_reproduced.push(format!("{c}: created, never started; its failed publish's ports are not in the bundle (created without)"));
+        match held.filter(|_| findings.iter().any(|f| f == "port-already-allocated")) {
+            Some(p) => fault.push(S {
+                toml: format!("{{ run = {}, expect = \"failure\", contains = \"already allocated\" }}", q(&format!("docker run -d --name {c} -p {p}:80 probe:latest"))),
+                why: "a second container asks for a port another one holds",
+            }),
+            None => {
+                fault.push(S { toml: format!("{{ run = {} }}", q(&format!("docker create --name {c} probe:latest"))), why: "a container created but never started (a failed `docker run -p`)" });
+                not_reproduced.push(format!("{c}: created, never started; its failed publish's ports are not in the bundle (created without)"));
+            }
+        }
+    }
+    if docker_state == "failed" && !stale_kernel {
+        fault.push(S { toml: "{ restart = \"docker\", expect = \"failure\" }".into(), why: "dockerd failed on the host: its next start fails the same way" });
+        oracles.push(S { toml: "{ run = \"systemctl is-active docker\", expect = \"failure\" }".into(), why: "dockerd is down" });
     }
     // The admin's chains and rules, last: a flush would have taken them.
     for (backend, chains) in &r.admin_chains {
         for tc in chains {
             if let Some((table, chain)) = tc.split_once(": ") {
                 let t = tool(platform, backend);
-                fault_or_prepare(&mut fault, &mut prepare, S { toml: format!("{{ run = {} }}", q(&format!("{t} -t {table} -N {chain}"))), why: "a chain that is neither Docker's nor firewalld's" });
+                fault_or_prepare(&mut fault, &mut prepare, S { toml: format!("{{ run = {} }}", q(&format!("{t} -t {table} -N {chain} 2>/dev/null || {t} -t {table} -S {chain} >/dev/null"))), why: "a chain that is neither Docker's nor firewalld's" });
             }
         }
     }
@@ -490,7 +539,7 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
     } else {
         oracles.push(S { toml: "{ run = \"systemctl is-active firewalld\", expect = \"failure\" }".into(), why: "firewalld does not run" });
     }
-    if !docker_up && !stale_kernel {
+    if !docker_up && !stale_kernel && docker_state != "failed" {
         not_reproduced.push(format!("dockerd's state `{docker_state}`: the replay keeps it running"));
     }
     if stale_kernel && !docker_up {
