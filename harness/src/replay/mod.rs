@@ -636,3 +636,146 @@ fn fault_or_prepare(fault: &mut Vec<S>, prepare: &mut Vec<S>, s: S) {
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix() -> Vec<(Platform, Versions)> {
+        let v = |os: &str, docker: &str, fw: &str| Versions {
+            os: os.into(),
+            docker: docker.into(),
+            firewalld: fw.into(),
+            iptables: "1.8.9".into(),
+            docker_package: "docker.io".into(),
+        };
+        vec![
+            (Platform::Debian12, v("Debian 12 (bookworm)", "20.10.24", "1.3.3")),
+            (Platform::Debian13, v("Debian 13 (trixie)", "26.1.5", "2.3.1")),
+            (Platform::Debian13Docker28, v("Debian 13 (trixie)", "28.5.2", "2.3.1")),
+            (Platform::Centos7, v("CentOS Linux 7 (Core)", "20.10.24", "0.6.3")),
+        ]
+    }
+
+    /// A debian12 bundle with firewalld down, Docker's chains in nft and one published port; `edit` changes it.
+    fn bundle(edit: impl FnOnce(&mut serde_json::Value)) -> Bundle {
+        let mut v = serde_json::json!({
+            "bundle": 1, "redacted": true, "written_by": "netdoctor test",
+            "facts": { "os": { "id": "debian", "version_id": "12" }, "docker": { "unit": { "active_state": "active" } } },
+            "reproduction": {
+                "os": "Debian GNU/Linux 12 (bookworm)", "docker_version": "20.10.24+dfsg1", "firewalld_version": null,
+                "iptables_version": "iptables v1.8.9 (nf_tables)", "firewalld_state": "inactive", "firewalld_backend": "nftables",
+                "start_order": "firewalld-not-running", "iptables_backend": "nft", "docker_rules_in": ["nft"],
+                "kernel_module_tree": false, "dockerd_flags": ["-H", "fd://"], "daemon_json": null, "ip_forward": true,
+                "containers": [{ "name": "container-1", "network_mode": "default", "ports": ["tcp 0.0.0.0:8080->80"] }],
+                "admin_rules": { "nft": ["filter: -A INPUT -s 198.18.0.1/32 -j DROP"] }, "admin_chains": {},
+                "docker_chains": { "nft": { "nat": { "DOCKER": 2 } } }, "docker_manages_iptables": true, "created": [],
+                "firewalld_stopped_after_dockerd": false, "firewalld_zones": [], "virtualization": "container", "loaded_modules": null
+            }
+        });
+        edit(&mut v);
+        parse(&v.to_string(), "test.json").expect("a test bundle parses")
+    }
+
+    /// The derived text loads as a scenario (lint included) and is returned.
+    fn loads(r: &Replay) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("replay-test.toml");
+        std::fs::write(&p, &r.toml).unwrap();
+        if let Err(e) = crate::scenario::load(&p) {
+            panic!("{e}\n{}", r.toml);
+        }
+        r.toml.clone()
+    }
+
+    #[test]
+    fn firewalld_after_dockerd_is_started_in_the_fault_and_the_state_is_asserted_without_the_doctor() {
+        let b = bundle(|v| {
+            let r = &mut v["reproduction"];
+            r["firewalld_state"] = "running".into();
+            r["firewalld_backend"] = "iptables".into();
+            r["start_order"] = "firewalld-after-dockerd".into();
+            r["docker_rules_in"] = serde_json::json!([]);
+            r["docker_chains"] = serde_json::json!({});
+        });
+        let r = derive(&b, &["firewalld-flushed-chains".into()], "test", &matrix());
+        let t = loads(&r);
+        assert_eq!((r.platform, r.backend), (Platform::Debian12, NodeBackend::Container));
+        let fault = &t[t.find("fault = [").unwrap()..t.find("symptom = [").unwrap()];
+        assert!(fault.contains("{ start = \"firewalld\" }"), "{t}");
+        assert!(!fault.contains("iptables-nft-restore"), "firewalld's flush is not also done by hand: {t}");
+        assert!(t.contains("{ run = \"iptables-nft -t nat -S DOCKER\", expect = \"failure\" }"), "{t}");
+        // The admin's rule comes back after firewalld's flush, and is asserted.
+        assert!(fault.contains("iptables-nft -t filter -A INPUT -s 198.18.0.1/32 -j DROP"), "{t}");
+        assert!(t.contains("expect_findings = [\"firewalld-flushed-chains\"]"), "{t}");
+        assert!(t.contains("{ probe_port = 8080 }"), "the cure is judged by the port answering: {t}");
+    }
+
+    #[test]
+    fn chains_gone_without_firewalld_are_flushed_by_hand_and_a_switched_alternative_is_switched_under_dockerd() {
+        let flushed = bundle(|v| {
+            v["reproduction"]["docker_rules_in"] = serde_json::json!([]);
+            v["reproduction"]["docker_chains"] = serde_json::json!({});
+        });
+        let t = loads(&derive(&flushed, &["docker-chains-flushed".into()], "test", &matrix()));
+        assert!(t.contains("| iptables-nft-restore"), "{t}");
+        assert!(!t.contains("start = \"firewalld\""), "{t}");
+
+        let switched = bundle(|v| v["reproduction"]["iptables_backend"] = "legacy".into());
+        let t = loads(&derive(&switched, &["iptables-backend-mismatch".into()], "test", &matrix()));
+        let fault = &t[t.find("fault = [").unwrap()..t.find("symptom = [").unwrap()];
+        assert!(fault.contains("iptables_alternative = \"legacy\""), "{t}");
+        assert!(t.contains("contains = \"(legacy)\""), "{t}");
+    }
+
+    #[test]
+    fn the_nearest_platform_follows_os_then_docker_and_says_what_differs() {
+        let d28 = bundle(|v| {
+            v["facts"]["os"]["version_id"] = "13".into();
+            v["reproduction"]["docker_version"] = "28.3.1".into();
+        });
+        let (p, diff) = nearest_platform(&d28, &matrix());
+        assert_eq!(p, Platform::Debian13Docker28);
+        assert!(diff.iter().any(|d| d.contains("Docker: the host has 28.3.1, the platform 28.5.2")), "{diff:?}");
+        let ubuntu = bundle(|v| {
+            v["facts"]["os"]["id"] = "ubuntu".into();
+            v["facts"]["os"]["version_id"] = "22.04".into();
+            v["reproduction"]["os"] = "Ubuntu 22.04.4 LTS".into();
+            v["reproduction"]["docker_version"] = "26.0.0".into();
+        });
+        let (p, diff) = nearest_platform(&ubuntu, &matrix());
+        assert_eq!(p, Platform::Debian13);
+        assert!(diff.iter().any(|d| d.starts_with("OS: the host runs Ubuntu 22.04.4 LTS")), "{diff:?}");
+    }
+
+    #[test]
+    fn what_cannot_be_reproduced_is_written_into_the_scenario() {
+        let b = bundle(|v| {
+            v["reproduction"]["containers"] = serde_json::json!([{ "name": "api", "network_mode": "default", "ports": ["tcp 198.18.0.7:8443->443"] }]);
+            v["facts"]["could_not_look"] = serde_json::json!(["`docker ps` timed out"]);
+        });
+        let r = derive(&b, &[], "test", &matrix());
+        let t = loads(&r);
+        for n in ["api: published on 198.18.0.7:8443", "api: container port 443", "the doctor could not look: `docker ps` timed out"] {
+            assert!(r.not_reproduced.iter().any(|x| x.contains(n)), "{n} not said: {:?}", r.not_reproduced);
+            assert!(t.contains(&format!("# Not reproduced: {n}")), "{t}");
+        }
+    }
+
+    #[test]
+    fn a_stale_kernel_replays_on_a_vm_with_the_reboot_allowed() {
+        let b = bundle(|v| {
+            let r = &mut v["reproduction"];
+            r["virtualization"] = "vm".into();
+            r["loaded_modules"] = serde_json::json!(["overlay", "bridge", "nf_tables", "ext4"]);
+            v["facts"]["docker"]["unit"]["active_state"] = "failed".into();
+        });
+        let r = derive(&b, &["stale-kernel".into()], "test", &matrix());
+        let t = loads(&r);
+        assert_eq!(r.backend, NodeBackend::Vm);
+        assert!(t.contains("kernel = \"oldest\""), "{t}");
+        assert!(t.contains("{ modprobe = [\"overlay\", \"bridge\", \"nf_tables\"] }"), "{t}");
+        assert!(t.contains("dpkg --purge"), "{t}");
+        assert!(t.contains("allow_reboot = true"), "{t}");
+    }
+}
