@@ -24,6 +24,9 @@ pub struct ReplayArgs {
     /// Overwrite an existing scenario file of that name.
     #[arg(long)]
     force: bool,
+    /// Replay on this platform instead of the nearest one.
+    #[arg(long)]
+    platform: Option<String>,
     /// Write the scenario only; do not start a node.
     #[arg(long)]
     no_run: bool,
@@ -55,9 +58,10 @@ pub async fn run(args: ReplayArgs) -> Result<()> {
         "on-failure" => Keep::OnFailure,
         _ => Keep::Never,
     };
+    let on = args.platform.as_deref().map(super::parse_platform).transpose()?;
     let mut progress = |e: Event| super::draw::event(&e);
     let transcripts = super::workspace_dir().join("target/repro/transcripts");
-    let r = replay::file::replay_file(&args.file, &path, &doctor, if args.no_run { replay::file::RunTo::Nothing } else { replay::file::RunTo::End }, keep, &transcripts, &mut progress).await?;
+    let r = replay::file::replay_file(&args.file, &path, &doctor, if args.no_run { replay::file::RunTo::Nothing } else { replay::file::RunTo::End }, keep, on, &transcripts, &mut progress).await?;
     match r.node_findings {
         None => eprintln!("scenario written to {} (not run: --no-run)", r.path.display()),
         Some(node) if node == r.bundle_findings => {

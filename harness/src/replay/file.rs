@@ -22,12 +22,14 @@ pub enum RunTo {
     End,
 }
 
-/// What a replay did: the doctor's findings on the bundle and on the node.
+/// What a replay did (`platform` is where it ran; `nearest` the platform the bundle's versions pick): the doctor's findings on the bundle and on the node.
 pub struct Replayed {
     /// The scenario file written.
     pub path: PathBuf,
     /// The platform it runs on.
     pub platform: Platform,
+    /// The nearest platform to the bundle's versions.
+    pub nearest: Platform,
     /// Its backend.
     pub backend: crate::platform::NodeBackend,
     /// Findings on the bundle.
@@ -44,6 +46,7 @@ pub async fn replay_file(
     doctor: &Path,
     run: RunTo,
     keep: Keep,
+    on: Option<Platform>,
     transcript_dir: &Path,
     on_event: &mut (dyn FnMut(Event) + Send),
 ) -> Result<Replayed> {
@@ -78,7 +81,7 @@ pub async fn replay_file(
         matrix.push((p, crate::matrix::resolve(p)?.versions.clone()));
     }
     let source = format!("bundle {}", file.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
-    let derived = super::derive(&bundle, &bundle_findings, &source, &matrix);
+    let derived = super::derive(&bundle, &bundle_findings, &source, &matrix, on);
     eprintln!("▶ replay of {}: the doctor finds {} on it", file.display(), show(&bundle_findings));
     eprintln!("  nearest platform: {} on {}", crate::matrix::resolve(derived.platform)?.describe(), derived.backend);
     for d in &derived.differences {
@@ -90,7 +93,7 @@ pub async fn replay_file(
     std::fs::write(path, &derived.toml).with_context(|| format!("cannot write {}", path.display()))?;
     let s = scenario::load(path).with_context(|| format!("the derived scenario {} does not load (a replay defect)", path.display()))?;
     let stop_after = match run {
-        RunTo::Nothing => return Ok(Replayed { path: path.to_path_buf(), platform: derived.platform, backend: derived.backend, bundle_findings, node_findings: None }),
+        RunTo::Nothing => return Ok(Replayed { path: path.to_path_buf(), platform: derived.platform, nearest: derived.nearest, backend: derived.backend, bundle_findings, node_findings: None }),
         RunTo::Diagnose => Some(Stage::Diagnose),
         RunTo::End => None,
     };
@@ -98,7 +101,7 @@ pub async fn replay_file(
     match runner::run(&s, derived.platform, derived.backend, &opts, on_event).await {
         Ok(outcome) => {
             let node = diagnosed(&outcome);
-            Ok(Replayed { path: path.to_path_buf(), platform: derived.platform, backend: derived.backend, bundle_findings, node_findings: node })
+            Ok(Replayed { path: path.to_path_buf(), platform: derived.platform, nearest: derived.nearest, backend: derived.backend, bundle_findings, node_findings: node })
         }
         Err(e) if matches!(e.stage, Some(Stage::Remediate | Stage::Idempotence | Stage::Verify)) => {
             // The state and the diagnosis were reproduced; the cure did not
@@ -107,7 +110,7 @@ pub async fn replay_file(
             std::fs::write(path, kept)?;
             scenario::load(path)?;
             eprintln!("  the doctor's cure did not pass on the replay ({}): remediate and verify left out of {}, with the reason", e.stage.map_or("?", |s| s.name()), path.display());
-            Ok(Replayed { path: path.to_path_buf(), platform: derived.platform, backend: derived.backend, bundle_findings: bundle_findings.clone(), node_findings: Some(bundle_findings) })
+            Ok(Replayed { path: path.to_path_buf(), platform: derived.platform, nearest: derived.nearest, backend: derived.backend, bundle_findings: bundle_findings.clone(), node_findings: Some(bundle_findings) })
         }
         Err(e) => Err(anyhow::anyhow!("{e}")).with_context(|| format!("the replay scenario {} failed", path.display())),
     }

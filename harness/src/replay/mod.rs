@@ -132,8 +132,10 @@ pub fn parse(text: &str, file: &str) -> Result<Bundle, String> {
 /// What a replay derived.
 #[derive(Debug, Clone)]
 pub struct Replay {
-    /// The nearest platform of the matrix.
+    /// The platform it runs on (the nearest, unless another was asked).
     pub platform: Platform,
+    /// The nearest platform of the matrix.
+    pub nearest: Platform,
     /// Container, or VM where the kernel is the story.
     pub backend: NodeBackend,
     /// How the platform differs from the customer's host.
@@ -224,9 +226,14 @@ fn port_of(p: &str) -> Option<(String, String, u16, u16)> {
 
 /// Derives the scenario for `b`, whose findings (by the doctor, on
 /// the bundle) are `findings`.
-pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform, Versions)]) -> Replay {
+/// `on` replays on that platform instead of the nearest (said in the differences).
+pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform, Versions)], on: Option<Platform>) -> Replay {
     let r = &b.reproduction;
-    let (platform, differences) = nearest_platform(b, matrix);
+    let (nearest, mut differences) = nearest_platform(b, matrix);
+    let platform = on.unwrap_or(nearest);
+    if platform != nearest {
+        differences.insert(0, format!("replayed on {platform} as asked; the nearest platform is {nearest}"));
+    }
     let mut not_reproduced: Vec<String> = Vec::new();
     let stale_kernel = !r.kernel_module_tree && r.virtualization != "container";
     let backend = if stale_kernel { NodeBackend::Vm } else { NodeBackend::Container };
@@ -582,7 +589,7 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
     let _ = writeln!(t, "truth = {}", q(&format!("the node holds the host's state: {}", truths.join("; "))));
     let _ = writeln!(t, "platforms = [{}]", q(platform.name()));
     let _ = writeln!(t, "backends = [{}]", q(backend.name()));
-    let _ = writeln!(t, "\n# Nearest platform: {platform}.");
+    let _ = writeln!(t, "\n# Nearest platform: {nearest}.");
     if differences.is_empty() {
         let _ = writeln!(t, "# It has the host's versions.");
     }
@@ -624,7 +631,7 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
         stage(&mut t, "remediate", &[S { toml: fix.into(), why: "the doctor's cure" }]);
         stage(&mut t, "verify", &verify);
     }
-    Replay { platform, backend, differences, not_reproduced, toml: t }
+    Replay { platform, nearest, backend, differences, not_reproduced, toml: t }
 }
 
 /// Appends to fault when there is one (the admin's rules come after it), else to prepare.
@@ -698,7 +705,7 @@ mod tests {
             r["docker_rules_in"] = serde_json::json!([]);
             r["docker_chains"] = serde_json::json!({});
         });
-        let r = derive(&b, &["firewalld-flushed-chains".into()], "test", &matrix());
+        let r = derive(&b, &["firewalld-flushed-chains".into()], "test", &matrix(), None);
         let t = loads(&r);
         assert_eq!((r.platform, r.backend), (Platform::Debian12, NodeBackend::Container));
         let fault = &t[t.find("fault = [").unwrap()..t.find("symptom = [").unwrap()];
@@ -717,12 +724,12 @@ mod tests {
             v["reproduction"]["docker_rules_in"] = serde_json::json!([]);
             v["reproduction"]["docker_chains"] = serde_json::json!({});
         });
-        let t = loads(&derive(&flushed, &["docker-chains-flushed".into()], "test", &matrix()));
+        let t = loads(&derive(&flushed, &["docker-chains-flushed".into()], "test", &matrix(), None));
         assert!(t.contains("| iptables-nft-restore"), "{t}");
         assert!(!t.contains("start = \"firewalld\""), "{t}");
 
         let switched = bundle(|v| v["reproduction"]["iptables_backend"] = "legacy".into());
-        let t = loads(&derive(&switched, &["iptables-backend-mismatch".into()], "test", &matrix()));
+        let t = loads(&derive(&switched, &["iptables-backend-mismatch".into()], "test", &matrix(), None));
         let fault = &t[t.find("fault = [").unwrap()..t.find("symptom = [").unwrap()];
         assert!(fault.contains("iptables_alternative = \"legacy\""), "{t}");
         assert!(t.contains("contains = \"(legacy)\""), "{t}");
@@ -754,7 +761,7 @@ mod tests {
             v["reproduction"]["containers"] = serde_json::json!([{ "name": "api", "network_mode": "default", "ports": ["tcp 198.18.0.7:8443->443"] }]);
             v["facts"]["could_not_look"] = serde_json::json!(["`docker ps` timed out"]);
         });
-        let r = derive(&b, &[], "test", &matrix());
+        let r = derive(&b, &[], "test", &matrix(), None);
         let t = loads(&r);
         for n in ["api: published on 198.18.0.7:8443", "api: container port 443", "the doctor could not look: `docker ps` timed out"] {
             assert!(r.not_reproduced.iter().any(|x| x.contains(n)), "{n} not said: {:?}", r.not_reproduced);
@@ -770,7 +777,7 @@ mod tests {
             r["loaded_modules"] = serde_json::json!(["overlay", "bridge", "nf_tables", "ext4"]);
             v["facts"]["docker"]["unit"]["active_state"] = "failed".into();
         });
-        let r = derive(&b, &["stale-kernel".into()], "test", &matrix());
+        let r = derive(&b, &["stale-kernel".into()], "test", &matrix(), None);
         let t = loads(&r);
         assert_eq!(r.backend, NodeBackend::Vm);
         assert!(t.contains("kernel = \"oldest\""), "{t}");
