@@ -552,12 +552,29 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
     if stale_kernel && !docker_up {
         oracles.push(S { toml: "{ start = \"docker\", expect = \"failure\", timeout = 300 }".into(), why: "dockerd cannot start on a kernel without its modules" });
     }
+    // dockerd not answering is reproduced by freezing it (SIGSTOP), the
+    // way a dockerd stuck on a lock looks to its clients; the doctor must
+    // then say it could not look, as it did on the host.
+    let hung = b.facts.could_not_look.iter().any(|c| c.contains("docker.info: timed out"));
+    let mut blind_keys: Vec<String> = Vec::new();
     for c in &b.facts.could_not_look {
-        not_reproduced.push(format!("the doctor could not look: {c} (a replay gives it a node it can read)"));
+        match blind_key(c).filter(|_| hung) {
+            Some(k) => blind_keys.push(k),
+            None => not_reproduced.push(format!("the doctor could not look: {c} (a replay gives it a node it can read)")),
+        }
+    }
+    if hung {
+        let freeze = "p=$(pidof dockerd); kill -STOP $p && for i in $(seq 100); do grep -q \"State:.*(stopped)\" /proc/$p/status && break; sleep 0.02; done; grep State /proc/$p/status";
+        fault.push(S { toml: format!("{{ run = {}, contains = \"(stopped)\" }}", q(freeze)), why: "dockerd does not answer (frozen)" });
+        oracles.retain(|o| !o.toml.contains("docker ps"));
+        oracles.push(S {
+            toml: format!("{{ run = {}, contains = \"docker info exit 124\" }}", q("timeout 5 docker info --format '{{.ServerVersion}}'; echo \"docker info exit $?\"")),
+            why: "`docker info` does not answer",
+        });
     }
 
     // The cure and the truth after it.
-    let verdicts = !findings.is_empty();
+    let verdicts = !findings.is_empty() && !hung;
     let reboot = findings.iter().any(|f| f == "stale-kernel" || f == "reboot-pending");
     let mut verify: Vec<S> = Vec::new();
     if verdicts && docker_up || verdicts && stale_kernel {
@@ -625,7 +642,12 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
         stage(&mut t, "symptom", &oracles);
     }
     let expect: Vec<String> = findings.iter().map(|f| q(f)).collect();
-    stage(&mut t, "diagnose", &[S { toml: format!("{{ doctor = \"check\", expect_findings = [{}] }}", expect.join(", ")), why: "the doctor's findings on the bundle" }]);
+    let blind = if blind_keys.is_empty() {
+        String::new()
+    } else {
+        format!(", could_not_look = [{}], timeout = 180", blind_keys.iter().map(|k| q(k)).collect::<Vec<_>>().join(", "))
+    };
+    stage(&mut t, "diagnose", &[S { toml: format!("{{ doctor = \"check\", expect_findings = [{}]{blind} }}", expect.join(", ")), why: "the doctor's findings on the bundle" }]);
     if !verify.is_empty() {
         let fix = if reboot { "{ doctor = \"fix\", allow_reboot = true, timeout = 300 }" } else { "{ doctor = \"fix\" }" };
         stage(&mut t, "remediate", &[S { toml: fix.into(), why: "the doctor's cure" }]);
@@ -637,6 +659,16 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
 /// Appends to fault when there is one (the admin's rules come after it), else to prepare.
 fn fault_or_prepare(fault: &mut Vec<S>, prepare: &mut Vec<S>, s: S) {
     if fault.is_empty() { prepare.push(s) } else { fault.push(s) }
+}
+
+/// The stable part of a `could_not_look` entry, as a diagnose step expects
+/// it: `section docker.info: timed out after 30 s (…)` → `docker.info: timed out`.
+fn blind_key(entry: &str) -> Option<String> {
+    let e = entry.strip_prefix("section ").unwrap_or(entry);
+    let (section, rest) = e.split_once(": ")?;
+    let what = rest.split([':', '(']).next()?.trim();
+    let what = what.split(" after ").next()?.trim();
+    (!what.is_empty()).then(|| format!("{section}: {what}"))
 }
 
 /// `s` as one single-quoted shell word.
@@ -767,6 +799,21 @@ mod tests {
             assert!(r.not_reproduced.iter().any(|x| x.contains(n)), "{n} not said: {:?}", r.not_reproduced);
             assert!(t.contains(&format!("# Not reproduced: {n}")), "{t}");
         }
+    }
+
+    #[test]
+    fn a_dockerd_that_did_not_answer_is_frozen_and_the_doctor_must_say_it_could_not_look() {
+        let b = bundle(|v| {
+            v["facts"]["could_not_look"] = serde_json::json!([
+                "section docker.info: timed out after 30 s (could not look) docker info",
+                "section docker.containers: could not look at containers: `docker ps` timed out after 30 s"
+            ]);
+        });
+        let r = derive(&b, &[], "test", &matrix(), None);
+        let t = loads(&r);
+        assert!(t.contains("kill -STOP"), "{t}");
+        assert!(t.contains("could_not_look = [\"docker.info: timed out\", \"docker.containers: could not look at containers\"]"), "{t}");
+        assert!(r.not_reproduced.iter().all(|n| !n.contains("could not look")), "{:?}", r.not_reproduced);
     }
 
     #[test]
