@@ -235,8 +235,13 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
         differences.insert(0, format!("replayed on {platform} as asked; the nearest platform is {nearest}"));
     }
     let mut not_reproduced: Vec<String> = Vec::new();
-    let stale_kernel = !r.kernel_module_tree && r.virtualization != "container";
-    let backend = if stale_kernel { NodeBackend::Vm } else { NodeBackend::Container };
+    // No module tree for the running kernel, outside a container: a VM. A
+    // kernel some package brought is stale (the doctor says so); one no
+    // package knows was booted from outside the distribution.
+    let no_tree_vm = !r.kernel_module_tree && r.virtualization != "container";
+    let foreign_kernel = no_tree_vm && !findings.iter().any(|f| f == "stale-kernel" || f == "reboot-pending");
+    let stale_kernel = no_tree_vm && !foreign_kernel;
+    let backend = if no_tree_vm { NodeBackend::Vm } else { NodeBackend::Container };
     let docker_state = b.facts.docker.unit.as_ref().and_then(|u| u.active_state.clone()).unwrap_or_default();
     let docker_up = docker_state == "active";
     let firewalld_running = r.firewalld_state == "running";
@@ -262,8 +267,14 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
         if platform == Platform::Centos7 {
             not_reproduced.push("a stale kernel on CentOS 7: the VM reproducer boots Debian kernels only; the replay runs on Debian".into());
         }
-    } else if !r.kernel_module_tree && r.virtualization == "container" {
-        // Inside a container the kernel is the host's: nothing to reproduce.
+    } else if foreign_kernel {
+        oracles.push(S {
+            toml: format!("{{ run = {}, contains = \"no tree for the running kernel\" }}", q("test ! -e \"/lib/modules/$(uname -r)\" && echo \"no tree for the running kernel\"")),
+            why: "the running kernel (another Debian release's, booted from outside) has no module tree",
+        });
+        if platform.foreign_kernel_donor().is_none() {
+            not_reproduced.push(format!("a kernel booted from outside the distribution on {platform}: no donor kernel for its VM"));
+        }
     }
 
     // The iptables alternative dockerd started with, and dockerd's settings.
@@ -365,14 +376,12 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
     if r.firewalld_state == "not-installed" {
         not_reproduced.push("firewalld is not installed on the host; on the node it is installed, and stays stopped".into());
     }
-    if restart_docker && (docker_up || stale_kernel) {
-        if stale_kernel {
+    if stale_kernel {
+        if docker_up {
             prepare.push(S { toml: "{ start = \"docker\", timeout = 300 }".into(), why: "dockerd ran on the old kernel" });
-        } else {
-            prepare.push(S { toml: "{ restart = \"docker\" }".into(), why: "dockerd starts with these settings, after what came before it" });
         }
-    } else if stale_kernel && docker_up {
-        prepare.push(S { toml: "{ start = \"docker\", timeout = 300 }".into(), why: "dockerd ran on the old kernel" });
+    } else if restart_docker && docker_up {
+        prepare.push(S { toml: "{ restart = \"docker\" }".into(), why: "dockerd starts with these settings, after what came before it" });
     }
 
     // The containers, as the host runs them (with the probe image).
@@ -486,7 +495,8 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
             why: "no DNAT rule is left",
         });
     }
-    if !docker_in.is_empty() && !flushed {
+    // (Without a module tree and dockerd down, the saved chains cannot be read on the node.)
+    if !docker_in.is_empty() && !flushed && !(no_tree_vm || docker_state == "failed") {
         for b in &docker_in {
             let save = if platform == Platform::Centos7 { "iptables-save".to_string() } else { format!("iptables-{b}-save") };
             oracles.push(S { toml: format!("{{ run = {}, contains = \":DOCKER \" }}", q(&format!("{save} -t nat"))), why: "Docker's chains are where the host has them" });
@@ -509,7 +519,7 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
             }
         }
     }
-    if docker_state == "failed" && !stale_kernel {
+    if docker_state == "failed" && !no_tree_vm {
         fault.push(S { toml: "{ restart = \"docker\", expect = \"failure\" }".into(), why: "dockerd failed on the host: its next start fails the same way" });
         oracles.push(S { toml: "{ run = \"systemctl is-active docker\", expect = \"failure\" }".into(), why: "dockerd is down" });
     }
@@ -546,10 +556,10 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
     } else {
         oracles.push(S { toml: "{ run = \"systemctl is-active firewalld\", expect = \"failure\" }".into(), why: "firewalld does not run" });
     }
-    if !docker_up && !stale_kernel && docker_state != "failed" {
+    if !docker_up && !no_tree_vm && docker_state != "failed" {
         not_reproduced.push(format!("dockerd's state `{docker_state}`: the replay keeps it running"));
     }
-    if stale_kernel && !docker_up {
+    if no_tree_vm && !docker_up {
         oracles.push(S { toml: "{ start = \"docker\", expect = \"failure\", timeout = 300 }".into(), why: "dockerd cannot start on a kernel without its modules" });
     }
     // dockerd not answering is reproduced by freezing it (SIGSTOP), the
@@ -620,8 +630,9 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
         let _ = writeln!(t, "# Not reproduced: {n}");
     }
     let port_list: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
-    if stale_kernel {
-        let _ = writeln!(t, "node = {{ kernel = \"oldest\", ports = [{}], boot_without = [\"firewalld\"] }}", port_list.join(", "));
+    if no_tree_vm {
+        let kernel = if foreign_kernel { "foreign" } else { "oldest" };
+        let _ = writeln!(t, "node = {{ kernel = \"{kernel}\", ports = [{}], boot_without = [\"firewalld\"] }}", port_list.join(", "));
     } else {
         let _ = writeln!(t, "# firewalld never starts at boot: the steps start it where the host's order says.");
         let _ = writeln!(t, "node = {{ boot_without = [\"firewalld\"] }}");
