@@ -288,6 +288,13 @@ pub fn redact(mut v: Value) -> Value {
             names.push((id.to_string(), fake));
         }
     }
+    // Containers created but never started are named too (a failed `docker run --name`).
+    let running = names.len();
+    for (i, n) in facts["docker"]["created"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).enumerate() {
+        if !names.iter().any(|(from, _)| from == n) {
+            names.push((n.to_string(), format!("created-{}", i + 1 + running)));
+        }
+    }
     if let Some(host) = facts["docker"]["journal"].as_array().into_iter().flatten().filter_map(|l| l.as_str()).find_map(journal_host) {
         names.push((host, "host-1".into()));
     }

@@ -84,6 +84,9 @@ fn redaction_leaves_no_address_or_name_and_maps_each_the_same_way() {
             let id = c["id"].as_str().unwrap();
             assert!(!red_text.contains(&format!("\"{n}\"")) && !red_text.contains(&id[..12]), "{name}: container {n} / {id} survived");
         }
+        for n in plain["facts"]["docker"]["created"].as_array().into_iter().flatten().filter_map(|n| n.as_str()) {
+            assert!(!red_text.contains(&format!("\"{n}\"")), "{name}: created container {n} survived");
+        }
         // The host's name, as dockerd's journal lines carry it.
         let host = plain["facts"]["docker"]["journal"][0].as_str().and_then(|l| l.split_whitespace().nth(1)).unwrap().to_string();
         assert!(plain_text.contains(&host) && !red_text.contains(&host), "{name}: host name {host} survived");
