@@ -58,7 +58,7 @@ fn a_bundle_states_what_a_reproduction_needs() {
 
 #[test]
 fn redaction_leaves_no_address_or_name_and_maps_each_the_same_way() {
-    for name in ["debian12-backend-legacy-after-restart", "debian12-backend-stale-dnat-reaches-other", "debian12-firewalld-flushed-published", "centos7-firewalld-flushed"] {
+    for name in ["debian12-backend-legacy-after-restart", "debian12-backend-stale-dnat-reaches-other", "debian12-firewalld-flushed-published", "centos7-firewalld-flushed", "debian12-firewalld-flushed"] {
         let (plain, plain_text) = bundle_of(name, false);
         let (red, red_text) = bundle_of(name, true);
         assert_eq!(red["redacted"], true);
