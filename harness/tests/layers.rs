@@ -38,6 +38,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("events", 4),
     ("outcome", 4),
     ("runner", 4),
+    // 5: from a bundle to a run.
+    ("replay", 5),
 ];
 
 fn src() -> PathBuf {

@@ -82,13 +82,13 @@ pub async fn replay_file(
     }
     let source = format!("bundle {}", file.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
     let derived = super::derive(&bundle, &bundle_findings, &source, &matrix, on);
-    eprintln!("▶ replay of {}: the doctor finds {} on it", file.display(), show(&bundle_findings));
-    eprintln!("  nearest platform: {} on {}", crate::matrix::resolve(derived.platform)?.describe(), derived.backend);
+    tracing::info!("▶ replay of {}: the doctor finds {} on it", file.display(), show(&bundle_findings));
+    tracing::info!("  nearest platform: {} on {}", crate::matrix::resolve(derived.platform)?.describe(), derived.backend);
     for d in &derived.differences {
-        eprintln!("  differs: {d}");
+        tracing::info!("  differs: {d}");
     }
     for n in &derived.not_reproduced {
-        eprintln!("  not reproduced: {n}");
+        tracing::info!("  not reproduced: {n}");
     }
     std::fs::write(path, &derived.toml).with_context(|| format!("cannot write {}", path.display()))?;
     let s = scenario::load(path).with_context(|| format!("the derived scenario {} does not load (a replay defect)", path.display()))?;
@@ -109,7 +109,7 @@ pub async fn replay_file(
             let kept = without_cure(&derived.toml, &e.to_string());
             std::fs::write(path, kept)?;
             scenario::load(path)?;
-            eprintln!("  the doctor's cure did not pass on the replay ({}): remediate and verify left out of {}, with the reason", e.stage.map_or("?", |s| s.name()), path.display());
+            tracing::info!("  the doctor's cure did not pass on the replay ({}): remediate and verify left out of {}, with the reason", e.stage.map_or("?", |s| s.name()), path.display());
             Ok(Replayed { path: path.to_path_buf(), platform: derived.platform, nearest: derived.nearest, backend: derived.backend, bundle_findings: bundle_findings.clone(), node_findings: Some(bundle_findings) })
         }
         Err(e) => Err(anyhow::anyhow!("{e}")).with_context(|| format!("the replay scenario {} failed", path.display())),
