@@ -28,6 +28,7 @@ async fn a_fault_that_did_not_bite_fails_in_the_symptom_stage_and_leaves_nothing
         keep: Keep::Never,
         stop_after: None,
         transcript_dir: dir.path().to_path_buf(),
+        collect_facts: false,
     };
     let mut node_name = String::new();
     let mut on_event = |e: harness::events::Event| {

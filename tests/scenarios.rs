@@ -177,6 +177,7 @@ fn run_one(s: &Scenario, platform: harness::platform::Platform, backend: harness
         keep: Keep::Never,
         stop_after: None,
         transcript_dir: root().join("target/repro/transcripts"),
+        collect_facts: round_trip_mode(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -194,10 +195,15 @@ fn run_one(s: &Scenario, platform: harness::platform::Platform, backend: harness
     snapshot(&outcome.redacted());
     // The replay round trip doubles a run's node time (a VM's most): a
     // mode of its own, `REPRO_ROUND_TRIP=1 cargo test --test scenarios`.
-    if std::env::var_os("REPRO_ROUND_TRIP").is_some_and(|v| v == "1") {
+    if round_trip_mode() {
         rt.block_on(round_trip(s, platform, &outcome, &opts))?;
     }
     Ok(())
+}
+
+/// `REPRO_ROUND_TRIP=1`: every run also replays its diagnose facts.
+fn round_trip_mode() -> bool {
+    std::env::var_os("REPRO_ROUND_TRIP").is_some_and(|v| v == "1")
 }
 
 /// The replay round trip (issue 15), with `REPRO_ROUND_TRIP=1`: the facts

@@ -38,6 +38,9 @@ pub struct RunOptions {
     pub stop_after: Option<Stage>,
     /// Where the transcript file goes.
     pub transcript_dir: PathBuf,
+    /// Also collect the facts beside the diagnose stage's check (for the
+    /// replay round trip; a collect on a frozen dockerd takes its timeouts).
+    pub collect_facts: bool,
 }
 
 /// Why a run failed, with enough context to act on.
@@ -213,7 +216,7 @@ pub async fn run(
         }
         k
     };
-    let mut ctx = Ctx { node: node.as_ref(), doctor: &opts.doctor, transcript: Transcript::default() };
+    let mut ctx = Ctx { node: node.as_ref(), doctor: &opts.doctor, collect_facts: opts.collect_facts, transcript: Transcript::default() };
     let mut outcome = Outcome {
         scenario: scenario.name.clone(),
         summary: scenario.summary.clone(),
@@ -344,6 +347,7 @@ fn write_transcript(dir: &std::path::Path, scenario: &str, platform: &str, backe
 struct Ctx<'a> {
     node: &'a dyn Node,
     doctor: &'a std::path::Path,
+    collect_facts: bool,
     transcript: Transcript,
 }
 
@@ -483,7 +487,7 @@ impl Ctx<'_> {
             DoctorCall::Check { expect_findings, could_not_look, .. } => {
                 let check: CheckReport = doctor_cli::parse(&run)?;
                 let codes = check.verdict_codes();
-                if stage == Stage::Diagnose && report.facts.is_none() {
+                if self.collect_facts && stage == Stage::Diagnose && report.facts.is_none() {
                     // The state the verdict came from, for a replay round
                     // trip; as root (a `user` check is about the doctor's sight).
                     let args = vec!["collect".to_string(), "--target".into(), self.node.doctor_target()];

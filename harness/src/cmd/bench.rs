@@ -165,6 +165,7 @@ async fn matrix_table(runs: usize, only: Option<&str>) -> Result<()> {
         keep: Keep::Never,
         stop_after: None,
         transcript_dir: super::workspace_dir().join("target/repro/transcripts"),
+        collect_facts: false,
     };
     let mut rows = Vec::new();
     for s in &scenarios {
@@ -207,6 +208,7 @@ async fn scenario_figures(name: &str, platform: harness::platform::Platform, run
         keep: Keep::Never,
         stop_after: None,
         transcript_dir: super::workspace_dir().join("target/repro/transcripts"),
+        collect_facts: false,
     };
     let mut took = Figure::new("scenario_ms");
     let mut failures = 0;

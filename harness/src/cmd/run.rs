@@ -68,7 +68,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         Some(d) => d,
         None => doctor_cli::default_doctor()?,
     };
-    let opts = RunOptions { doctor, keep, stop_after, transcript_dir: super::workspace_dir().join("target/repro/transcripts") };
+    let opts = RunOptions { doctor, keep, stop_after, transcript_dir: super::workspace_dir().join("target/repro/transcripts"), collect_facts: false };
 
     let mut failed = 0;
     for &platform in &platforms {

@@ -97,7 +97,7 @@ pub async fn replay_file(
         RunTo::Diagnose => Some(Stage::Diagnose),
         RunTo::End => None,
     };
-    let opts = RunOptions { doctor: doctor.to_path_buf(), keep, stop_after, transcript_dir: transcript_dir.to_path_buf() };
+    let opts = RunOptions { doctor: doctor.to_path_buf(), keep, stop_after, transcript_dir: transcript_dir.to_path_buf(), collect_facts: false };
     match runner::run(&s, derived.platform, derived.backend, &opts, on_event).await {
         Ok(outcome) => {
             let node = diagnosed(&outcome);
