@@ -352,6 +352,11 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The step's timeout on this node (a default one scaled for a slow VM).
+    fn deadline(&self, step: &Step) -> Duration {
+        step.deadline(self.node.timeout_factor())
+    }
+
     /// Runs one step: the report, and `Some(why)` when it missed its expectation.
     async fn run_step(&mut self, stage: Stage, step: &Step) -> anyhow::Result<(StepReport, Option<String>)> {
         let mut report = StepReport {
@@ -368,11 +373,11 @@ impl Ctx<'_> {
             Action::Doctor(call) => self.doctor(stage, step, call, &mut report).await?,
             Action::Reboot => {
                 let t = Instant::now();
-                let r = tokio::time::timeout(step.timeout, self.node.reboot()).await;
+                let r = tokio::time::timeout(self.deadline(step), self.node.reboot()).await;
                 let (code, err) = match r {
                     Ok(Ok(())) => (0, String::new()),
                     Ok(Err(e)) => (1, format!("{e:#}")),
-                    Err(_) => (1, format!("not ready again within {} s", step.timeout.as_secs())),
+                    Err(_) => (1, format!("not ready again within {} s", self.deadline(step).as_secs())),
                 };
                 self.record(stage, "node", "reboot".into(), code, String::new(), err.clone(), t.elapsed());
                 report.result = if code == 0 { "ready again".into() } else { format!("failed: {err}") };
@@ -381,13 +386,13 @@ impl Ctx<'_> {
             action => {
                 let cmd = node_command(action).expect("node actions have a command");
                 let t = Instant::now();
-                let out = self.node.exec_timeout(&cmd, step.timeout).await?;
+                let out = self.node.exec_timeout(&cmd, self.deadline(step)).await?;
                 self.record(stage, "node", cmd, out.exit_code, out.stdout.clone(), out.stderr.clone(), t.elapsed());
                 report.result = format!("exit {}", out.exit_code);
                 if out.success() && starts_firewalld(action) {
                     // Settled, not merely started (see FIREWALLD_SETTLED).
                     let t = Instant::now();
-                    let s = self.node.exec_timeout(FIREWALLD_SETTLED, step.timeout).await?;
+                    let s = self.node.exec_timeout(FIREWALLD_SETTLED, self.deadline(step)).await?;
                     self.record(stage, "node", FIREWALLD_SETTLED.into(), s.exit_code, s.stdout.clone(), s.stderr.clone(), t.elapsed());
                     if !s.success() {
                         report.result = format!("started, but `firewall-cmd --state` never said running (exit {})", s.exit_code);
@@ -479,7 +484,7 @@ impl Ctx<'_> {
             DoctorCall::Check { .. } => vec!["check"],
             fix @ DoctorCall::Fix { .. } => fix_args(fix),
         };
-        let run = doctor_cli::run(self.doctor, &args, &target, step.timeout).await?;
+        let run = doctor_cli::run(self.doctor, &args, &target, self.deadline(step)).await?;
         self.record(stage, "host", run.command.clone(), run.exit_code, run.stdout.clone(), run.stderr.clone(), run.duration);
         report.result = format!("exit {}", run.exit_code);
         let output = format!("{}\n{}", run.stdout, run.stderr);
@@ -491,7 +496,7 @@ impl Ctx<'_> {
                     // The state the verdict came from, for a replay round
                     // trip; as root (a `user` check is about the doctor's sight).
                     let args = vec!["collect".to_string(), "--target".into(), self.node.doctor_target()];
-                    if let Ok(c) = doctor_cli::run_args(self.doctor, args, step.timeout).await
+                    if let Ok(c) = doctor_cli::run_args(self.doctor, args, self.deadline(step)).await
                         && c.exit_code == 0
                     {
                         report.facts = Some(c.stdout);
@@ -537,7 +542,7 @@ impl Ctx<'_> {
                     // The doctor says it rebooted the node: it must really go
                     // down by itself; the harness then only plays bootloader.
                     let t = Instant::now();
-                    let r = self.node.await_own_reboot(step.timeout).await;
+                    let r = self.node.await_own_reboot(self.deadline(step)).await;
                     let err = r.as_ref().err().map(|e| format!("{e:#}")).unwrap_or_default();
                     self.record(stage, "node", "wait for the node's own reboot, boot its newest kernel".into(), if r.is_ok() { 0 } else { 1 }, String::new(), err.clone(), t.elapsed());
                     report.result = match &r {
@@ -575,6 +580,7 @@ impl Ctx<'_> {
             expect: if matches!(fix_call, DoctorCall::Fix { yes: false, .. }) { Expect::Failure } else { Expect::Success },
             contains: Vec::new(),
             timeout: Duration::from_secs(300),
+            timeout_given: false,
             line: 0,
             on: Vec::new(),
         };

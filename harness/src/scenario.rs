@@ -174,6 +174,10 @@ pub struct Step {
     pub contains: Vec<String>,
     /// How long it may take.
     pub timeout: Duration,
+    /// True when the file gave `timeout`: taken as is. The default is for a
+    /// container's (or KVM's) speed and is scaled by the node (see
+    /// [`Step::deadline`]).
+    pub timeout_given: bool,
     /// Line in the scenario file, for error messages.
     pub line: usize,
     /// The platforms this step runs on (`on = [...]`); empty = all of the
@@ -183,6 +187,13 @@ pub struct Step {
 }
 
 impl Step {
+    /// How long the step may take on a node `factor` times slower than a
+    /// container (TCG: [`crate::vm::Accel::timeout_factor`]). A timeout the
+    /// file gives was written for the backends it names: it is kept.
+    pub fn deadline(&self, factor: u32) -> Duration {
+        if self.timeout_given { self.timeout } else { self.timeout * factor.max(1) }
+    }
+
     /// True when the step runs on `platform`.
     pub fn runs_on(&self, platform: Platform) -> bool {
         self.on.is_empty() || self.on.contains(&platform)
@@ -690,6 +701,7 @@ fn parse_step(t: &toml::Table, line: usize) -> Result<Step, (String, String)> {
         None => Vec::new(),
         Some(c) => strings("contains", c)?,
     };
+    let timeout_given = t.contains_key("timeout");
     let timeout = match t.get("timeout") {
         None => DEFAULT_TIMEOUT,
         Some(x) => Duration::from_secs(
@@ -710,7 +722,7 @@ fn parse_step(t: &toml::Table, line: usize) -> Result<Step, (String, String)> {
             })
             .collect::<Result<Vec<_>, _>>()?,
     };
-    Ok(Step { action, expect, contains, timeout, line, on })
+    Ok(Step { action, expect, contains, timeout, timeout_given, line, on })
 }
 
 /// 1-based line number of a byte offset.
@@ -752,6 +764,15 @@ mod tests {
         let symptom = &s.stages[1].1[0];
         assert_eq!(symptom.expect, Expect::Failure);
         assert_eq!(symptom.contains, vec!["No chain".to_string()]);
+    }
+
+    #[test]
+    fn a_default_timeout_scales_with_the_node_a_given_one_does_not() {
+        let s = parse_str(&format!("{HEAD}prepare = [{{ run = \"true\", contains = \"x\" }}, {{ run = \"true\", timeout = 300 }}]\n")).unwrap();
+        let (default, given) = (&s.stages[0].1[0], &s.stages[0].1[1]);
+        assert_eq!(default.deadline(1), Duration::from_secs(120));
+        assert_eq!(default.deadline(5), Duration::from_secs(600));
+        assert_eq!(given.deadline(5), Duration::from_secs(300));
     }
 
     #[test]

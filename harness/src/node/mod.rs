@@ -124,6 +124,12 @@ pub trait Node: Send + Sync {
     /// and, for an emulation, says so (`centos7-emulated-docker20`).
     fn resolved(&self) -> &'static ResolvedPlatform;
 
+    /// How many times slower than a container the node runs commands: the
+    /// factor a step's default timeout is scaled by (a VM under TCG: 5).
+    fn timeout_factor(&self) -> u32 {
+        1
+    }
+
     /// Runs a shell script (`sh -c`) inside the node as root and waits for it.
     /// A non-zero exit is not an error; failing to run it at all is.
     async fn exec(&self, script: &str) -> Result<ExecOutput>;

@@ -579,6 +579,10 @@ impl Node for VmNode {
         NodeBackend::Vm
     }
 
+    fn timeout_factor(&self) -> u32 {
+        self.cfg.accel.timeout_factor()
+    }
+
     async fn exec(&self, script: &str) -> Result<ExecOutput> {
         self.exec_timeout(script, self.cfg.accel.scale(EXEC_TIMEOUT)).await
     }
