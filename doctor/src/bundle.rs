@@ -85,6 +85,25 @@ pub struct Reproduction {
     pub virtualization: crate::facts::Virtualization,
     /// The modules loaded when the facts were collected.
     pub loaded_modules: Option<Vec<String>>,
+    /// Published IPv4 ports (`8081/tcp`) of running containers that have no
+    /// DNAT rule in the backend Docker's live rules are in.
+    pub ports_without_rule: Vec<String>,
+    /// `docker run -p` conflicts still going on (dockerd's current start).
+    pub port_conflicts: Vec<PortConflict>,
+}
+
+/// A container that could not start because its host port is taken.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortConflict {
+    /// The host port.
+    pub port: u16,
+    /// `tcp`, `udp`, or none where Docker's error does not say.
+    pub proto: Option<&'static str>,
+    /// The container that could not start (created, never started).
+    pub container: Option<String>,
+    /// `container NAME` for each running container publishing it, else
+    /// `host` (a process of the host listens on it).
+    pub held_by: Vec<String>,
 }
 
 /// A running container and what it publishes.
@@ -214,6 +233,20 @@ fn reproduction(f: &Facts) -> Reproduction {
         firewalld_zones: f.firewalld.active_zones.clone().unwrap_or_default(),
         virtualization: f.kernel.virtualization,
         loaded_modules: f.kernel.loaded_modules.clone(),
+        ports_without_rule: crate::rules::ports::missing_dnat(f)
+            .into_iter()
+            .flat_map(|(_, m)| m)
+            .map(|(_, p)| format!("{}/{}", p.host_port, p.proto))
+            .collect(),
+        port_conflicts: crate::rules::ports::conflicts(f)
+            .into_iter()
+            .map(|c| PortConflict {
+                port: c.port,
+                proto: c.proto,
+                container: c.victim,
+                held_by: if c.holders.is_empty() { vec!["host".into()] } else { c.holders.iter().map(|n| format!("container {n}")).collect() },
+            })
+            .collect(),
     }
 }
 

@@ -54,6 +54,17 @@ fn a_bundle_states_what_a_reproduction_needs() {
     assert_eq!(b["reproduction"]["start_order"], "firewalld-before-dockerd");
     let (b, _) = bundle_of("debian12-firewalld-flushed", false);
     assert_eq!(b["reproduction"]["start_order"], "firewalld-after-dockerd");
+    // Which port lost its DNAT rule, and who holds a port a container wanted.
+    let (b, _) = bundle_of("debian12-dnat-rules-lost-chains-kept", false);
+    assert_eq!(b["reproduction"]["ports_without_rule"], serde_json::json!(["8080/tcp"]));
+    let (b, _) = bundle_of("debian13-docker28-port-already-allocated", false);
+    assert_eq!(
+        b["reproduction"]["port_conflicts"],
+        serde_json::json!([
+            { "port": 8080, "proto": null, "container": "clash", "held_by": ["container web8080"] },
+            { "port": 9090, "proto": "tcp", "container": "clash2", "held_by": ["host"] }
+        ])
+    );
 }
 
 #[test]

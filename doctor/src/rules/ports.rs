@@ -26,45 +26,56 @@ fn docker_backend(f: &Facts) -> Option<Backend> {
     if with.contains(&cur) || with.is_empty() || super::firewalld::flushed(f) { Some(cur) } else { with.first().copied() }
 }
 
-/// published-port-without-rule: a running container's port has no DNAT rule.
-pub fn published_without_rule(f: &Facts) -> Option<Finding> {
+/// The running containers' published IPv4 ports that have no DNAT rule in
+/// the backend Docker's live rules are in (with that rule set), or None
+/// when dockerd does not run or does not manage iptables.
+pub(crate) fn missing_dnat(f: &Facts) -> Option<(&RuleSet, Vec<(&Container, &PublishedPort)>)> {
     if !f.docker.is_running() || !f.docker.manages_iptables {
         return None;
     }
-    let b = docker_backend(f)?;
-    let rules = f.iptables.rules(b)?;
-    let mut ev = Vec::new();
-    let mut names = Vec::new();
-    let mut missing: Vec<(String, u16)> = Vec::new();
+    let rules = f.iptables.rules(docker_backend(f)?)?;
+    let mut missing = Vec::new();
     // Only bridge-network publishes are DNAT rules (host networking uses
     // the node's own ports; `-p` is then discarded by dockerd).
-    for c in f.docker.running().iter().filter(|c| c.publishes_through_nat()) {
+    for c in f.docker.running().into_iter().filter(|c| c.publishes_through_nat()) {
         let mut seen = Vec::new();
         for p in &c.ports {
             // Only IPv4 bindings are DNATed by iptables; `::` ones go to ip6tables.
-            if p.host_ip.contains(':') || seen.contains(&(p.proto.clone(), p.host_port)) {
+            if p.host_ip.contains(':') || seen.contains(&(&p.proto, p.host_port)) {
                 continue;
             }
-            seen.push((p.proto.clone(), p.host_port));
+            seen.push((&p.proto, p.host_port));
             if !has_dnat_for(rules, p) {
-                let host = if p.host_ip.is_empty() { "0.0.0.0" } else { &p.host_ip };
-                ev.push(format!(
-                    "container {} ({}) publishes {host}:{}->{}/{} but {} nat DOCKER has no DNAT rule for {} dport {}",
-                    c.name,
-                    &c.id[..c.id.len().min(12)],
-                    p.host_port,
-                    p.container_port,
-                    p.proto,
-                    rules.tool,
-                    p.proto,
-                    p.host_port
-                ));
-                if !names.contains(&c.name) {
-                    names.push(c.name.clone());
-                }
-                missing.push((p.proto.clone(), p.host_port));
+                missing.push((c, p));
             }
         }
+    }
+    Some((rules, missing))
+}
+
+/// published-port-without-rule: a running container's port has no DNAT rule.
+pub fn published_without_rule(f: &Facts) -> Option<Finding> {
+    let (rules, without) = missing_dnat(f)?;
+    let mut ev = Vec::new();
+    let mut names = Vec::new();
+    let mut missing: Vec<(String, u16)> = Vec::new();
+    for (c, p) in without {
+        let host = if p.host_ip.is_empty() { "0.0.0.0" } else { &p.host_ip };
+        ev.push(format!(
+            "container {} ({}) publishes {host}:{}->{}/{} but {} nat DOCKER has no DNAT rule for {} dport {}",
+            c.name,
+            &c.id[..c.id.len().min(12)],
+            p.host_port,
+            p.container_port,
+            p.proto,
+            rules.tool,
+            p.proto,
+            p.host_port
+        ));
+        if !names.contains(&c.name) {
+            names.push(c.name.clone());
+        }
+        missing.push((p.proto.clone(), p.host_port));
     }
     if ev.is_empty() {
         return None;
@@ -173,21 +184,36 @@ fn endpoint_name(line: &str) -> Option<&str> {
     line.split_whitespace().find_map(|w| w.strip_prefix("ep=")).filter(|n| !n.is_empty())
 }
 
-/// port-already-allocated: a container that could not start because its
-/// host port is taken still exists, and something still holds the port.
-pub fn already_allocated(f: &Facts) -> Option<Finding> {
-    let mut ports: Vec<(u16, Option<&str>, String, Option<String>)> = Vec::new();
+/// A port conflict still going on: a container could not start because
+/// its host port is taken, and something still holds the port.
+pub(crate) struct Conflict {
+    /// The host port.
+    pub port: u16,
+    /// The protocol the error names (`port is already allocated` names none).
+    pub proto: Option<&'static str>,
+    /// dockerd's journal line.
+    pub line: String,
+    /// The container that could not start, when the line names it.
+    pub victim: Option<String>,
+    /// The running containers publishing the port.
+    pub holders: Vec<String>,
+    /// The protocols the port is listened on (`ss`).
+    pub in_use: Vec<&'static str>,
+}
+
+/// The conflicts of dockerd's current start that are not over (the failed
+/// container removed or started, or nothing holding the port any more).
+pub(crate) fn conflicts(f: &Facts) -> Vec<Conflict> {
+    let mut ports: Vec<(u16, Option<&'static str>, String, Option<String>)> = Vec::new();
     for l in journal_since_last_start(&f.docker) {
         if let Some((p, proto)) = allocated_port(l) {
             ports.retain(|(q, _, _, _)| *q != p);
             ports.push((p, proto, l.trim().to_string(), endpoint_name(l).map(String::from)));
         }
     }
-    let mut ev = Vec::new();
-    let mut plan = Vec::new();
-    for (p, proto, line, victim) in &ports {
-        // Once the failed container is removed (or started elsewhere) the conflict is over.
-        if let (Some(v), Some(created)) = (victim, &f.docker.created)
+    let mut out = Vec::new();
+    for (port, proto, line, victim) in ports {
+        if let (Some(v), Some(created)) = (&victim, &f.docker.created)
             && !created.contains(v)
         {
             continue;
@@ -196,18 +222,29 @@ pub fn already_allocated(f: &Facts) -> Option<Finding> {
             .docker
             .running()
             .iter()
-            .filter(|c| c.ports.iter().any(|x| x.host_port == *p && proto.is_none_or(|pr| x.proto == pr)))
-            .map(|c| format!("container {}", c.name))
+            .filter(|c| c.ports.iter().any(|x| x.host_port == port && proto.is_none_or(|pr| x.proto == pr)))
+            .map(|c| c.name.clone())
             .collect();
-        // The protocol the error names; `port is already allocated` names none.
-        let in_use: Vec<&str> = ["tcp", "udp"].into_iter().filter(|pr| proto.is_none_or(|x| x == *pr) && f.port_in_use(pr, *p)).collect();
+        let in_use: Vec<&'static str> = ["tcp", "udp"].into_iter().filter(|pr| proto.is_none_or(|x| x == *pr) && f.port_in_use(pr, port)).collect();
         if holders.is_empty() && in_use.is_empty() {
-            continue; // the conflict is over
+            continue;
         }
+        out.push(Conflict { port, proto, line, victim, holders, in_use });
+    }
+    out
+}
+
+/// port-already-allocated: a container that could not start because its
+/// host port is taken still exists, and something still holds the port.
+pub fn already_allocated(f: &Facts) -> Option<Finding> {
+    let mut ev = Vec::new();
+    let mut plan = Vec::new();
+    for Conflict { port: p, proto, line, victim, holders, in_use } in conflicts(f) {
+        let holders: Vec<String> = holders.iter().map(|n| format!("container {n}")).collect();
         ev.push(format!("docker journal: {line}"));
         let containers_known = f.docker.containers.is_some();
         let how = in_use.iter().map(|pr| if *pr == "udp" { "ss -uln" } else { "ss -tln" }).collect::<Vec<_>>().join(", ");
-        let name = port_name(*p, proto.unwrap_or("tcp"));
+        let name = port_name(p, proto.unwrap_or("tcp"));
         if !holders.is_empty() {
             ev.push(format!("port {name} is held by {}", holders.join(", ")));
         } else if containers_known {
@@ -215,13 +252,13 @@ pub fn already_allocated(f: &Facts) -> Option<Finding> {
         } else {
             ev.push(format!("port {name} is listened on ({how}); whether a container or a host process holds it could not be looked at (the containers could not be listed)"));
         }
-        match (victim, f.docker.created.is_some()) {
+        match (victim.as_deref(), f.docker.created.is_some()) {
             (Some(v), true) => ev.push(format!("container {v} was created but never started")),
             (Some(v), false) => ev.push(format!("container {v} failed to start; whether it still exists could not be looked at (the containers could not be listed)")),
             (None, _) => {}
         }
         plan.push(Step {
-            command: if *proto == Some("udp") {
+            command: if proto == Some("udp") {
                 format!("docker ps --filter publish={p}/udp; ss -ulnp 'sport = :{p}'")
             } else {
                 format!("docker ps --filter publish={p}; ss -tlnp 'sport = :{p}'")

@@ -20,6 +20,20 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+/// A process of the node's own holding `proto` port `port` (a UDP one
+/// echoes, tagged `node-process`), started detached; returns once `ss` lists it.
+fn holder(proto: &str, port: u16) -> String {
+    let (kind, serve) = if proto == "udp" {
+        ("SOCK_DGRAM", r#"[s.sendto(b"node-process "+d,a) for d,a in iter(lambda:s.recvfrom(2048),None)]"#)
+    } else {
+        ("SOCK_STREAM", "s.listen(8);[c.close() for c,a in iter(s.accept,None)]")
+    };
+    let letter = if proto == "udp" { 'u' } else { 't' };
+    format!(
+        r#"setsid python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.{kind});s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(("",{port}));{serve}' </dev/null >/dev/null 2>&1 & for i in $(seq 50); do ss -H{letter}ln 'sport = :{port}' | grep -q . && exit 0; sleep 0.1; done; exit 1"#
+    )
+}
+
 /// The bundle fields a replay reads (unknown fields are ignored).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Bundle {
@@ -64,6 +78,25 @@ pub struct Reproduction {
     pub firewalld_zones: Vec<String>,
     pub virtualization: String,
     pub loaded_modules: Option<Vec<String>>,
+    /// `8081/tcp`: published ports whose DNAT rule is gone (newer bundles).
+    #[serde(default)]
+    pub ports_without_rule: Vec<String>,
+    /// `docker run -p` conflicts still going on (newer bundles).
+    #[serde(default)]
+    pub port_conflicts: Vec<PortConflict>,
+}
+
+/// A container that could not start because its host port is taken.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PortConflict {
+    /// The host port.
+    pub port: u16,
+    /// `tcp`, `udp`, or none where Docker's error does not say.
+    pub proto: Option<String>,
+    /// The container that could not start.
+    pub container: Option<String>,
+    /// `container NAME` or `host`.
+    pub held_by: Vec<String>,
 }
 
 /// A published container of the bundle.
@@ -506,11 +539,44 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
         fault.push(S { toml: "{ run = \"sysctl -w net.ipv4.ip_forward=0\" }".into(), why: "forwarding is off" });
         oracles.push(S { toml: "{ run = \"sysctl -n net.ipv4.ip_forward\", contains = \"0\" }".into(), why: "forwarding is off" });
     }
-    let held = ports.iter().next().copied();
+    // One DNAT rule gone while the chain stays (deleted by hand, a partial restore).
+    if !flushed && !nat_docker_empty {
+        for pp in &r.ports_without_rule {
+            let Some((port, proto)) = pp.split_once('/') else { continue };
+            let rule = format!("$({dockers} -t nat -S DOCKER | grep -e '-p {proto} ' | grep -e '--dport {port} ' | sed 's/^-A //')");
+            fault.push(S {
+                toml: format!("{{ run = {} }}", q(&format!("r=\"{rule}\"; test -n \"$r\" && eval \"{dockers} -t nat -D $r\""))),
+                why: "one published port's DNAT rule is gone, the chain kept",
+            });
+            oracles.push(S {
+                toml: format!(
+                    "{{ run = {}, contains = {} }}",
+                    q(&format!("echo \"DNAT rules for {pp}: $({dockers} -t nat -S DOCKER | grep -e '-p {proto} ' | grep -c -e '--dport {port} ')\"")),
+                    q(&format!("DNAT rules for {pp}: 0"))
+                ),
+                why: "the port has no DNAT rule",
+            });
+        }
+    }
+    // Containers created but never started: the failed `docker run -p` again
+    // where the bundle names the port it wanted, against the same holder.
     for c in &r.created {
-        match held.filter(|_| findings.iter().any(|f| f == "port-already-allocated")) {
-            Some(p) => fault.push(S {
-                toml: format!("{{ run = {}, expect = \"failure\", contains = \"already allocated\" }}", q(&format!("docker run -d --name {c} -p {p}:80 probe:latest"))),
+        match r.port_conflicts.iter().find(|k| k.container.as_deref() == Some(c.as_str())) {
+            Some(k) if k.held_by.iter().any(|h| h == "host") => {
+                let proto = k.proto.as_deref().unwrap_or("tcp");
+                let p = k.port;
+                prepare.push(S { toml: format!("{{ run = {} }}", q(&holder(proto, p))), why: "a process of the host holds the port" });
+                let listening = format!("{p}/{proto} is listened on");
+                let ss = format!("ss -H{}ln 'sport = :{p}' | grep -q . && echo {listening}", if proto == "udp" { 'u' } else { 't' });
+                oracles.push(S { toml: format!("{{ run = {}, contains = {} }}", q(&ss), q(&listening)), why: "the host process listens" });
+                let spec = if proto == "udp" { format!("{p}:{p}/udp") } else { format!("{p}:80") };
+                fault.push(S {
+                    toml: format!("{{ run = {}, expect = \"failure\", contains = \"address already in use\" }}", q(&format!("docker run -d --name {c} -p {spec} probe:latest"))),
+                    why: "a container asks for a port a host process holds",
+                });
+            }
+            Some(k) => fault.push(S {
+                toml: format!("{{ run = {}, expect = \"failure\", contains = \"already allocated\" }}", q(&format!("docker run -d --name {c} -p {}:80 probe:latest", k.port))),
                 why: "a second container asks for a port another one holds",
             }),
             None => {
@@ -776,6 +842,33 @@ mod tests {
         let fault = &t[t.find("fault = [").unwrap()..t.find("symptom = [").unwrap()];
         assert!(fault.contains("iptables_alternative = \"legacy\""), "{t}");
         assert!(t.contains("contains = \"(legacy)\""), "{t}");
+    }
+
+    #[test]
+    fn a_lost_dnat_rule_and_a_port_held_by_a_host_process_are_reproduced_as_they_happened() {
+        let b = bundle(|v| {
+            let r = &mut v["reproduction"];
+            r["containers"] = serde_json::json!([
+                { "name": "container-1", "network_mode": "default", "ports": ["tcp 0.0.0.0:8080->80"] },
+                { "name": "container-2", "network_mode": "default", "ports": ["tcp 0.0.0.0:8081->80"] }
+            ]);
+            r["ports_without_rule"] = serde_json::json!(["8081/tcp"]);
+            r["created"] = serde_json::json!(["created-3"]);
+            r["port_conflicts"] = serde_json::json!([{ "port": 5353, "proto": "udp", "container": "created-3", "held_by": ["host"] }]);
+        });
+        let t = loads(&derive(&b, &["published-port-without-rule".into(), "port-already-allocated".into()], "test", &matrix(), None));
+        let prepare = &t[t.find("prepare = [").unwrap()..t.find("fault = [").unwrap()];
+        let fault = &t[t.find("fault = [").unwrap()..t.find("symptom = [").unwrap()];
+        let symptom = &t[t.find("symptom = [").unwrap()..t.find("diagnose = [").unwrap()];
+        // Only 8081's rule goes, and its absence is asserted without the doctor.
+        assert!(fault.contains("grep -e '--dport 8081 '") && fault.contains("iptables-nft -t nat -D $r"), "{t}");
+        assert!(!fault.contains("--dport 8080"), "{t}");
+        assert!(symptom.contains("DNAT rules for 8081/tcp: 0"), "{t}");
+        // The holder is the host's own process, on UDP; the container asks for the port after it.
+        assert!(prepare.contains("socket.SOCK_DGRAM") && prepare.contains(r#"s.bind(("",5353))"#), "{t}");
+        assert!(fault.contains("docker run -d --name created-3 -p 5353:5353/udp probe:latest") && fault.contains("address already in use"), "{t}");
+        assert!(symptom.contains("5353/udp is listened on"), "{t}");
+        assert!(!t.contains("created-3: created, never started"), "{t}");
     }
 
     #[test]
