@@ -483,19 +483,25 @@ impl Parser {
 
     fn docker(&mut self) -> Docker {
         let mut d = Docker { unit: self.unit("unit.docker"), manages_iptables: true, ..Default::default() };
-        if let Some(info) = self.ok_quiet("docker.info").and_then(|l| l.first().cloned()) {
-            let mut w: Vec<&str> = info.split('|').collect();
-            // ServerVersion|LiveRestoreEnabled|Containers|ContainersRunning|Driver
-            if w.len() == 5 {
-                d.version = Some(w.remove(0).to_string()).filter(|v| !v.is_empty());
-            } else {
-                self.notes.push(format!("section docker.info: unexpected line {info:?}"));
-            }
-            d.live_restore = w.first().and_then(|v| v.parse().ok());
-            d.containers_running = w.get(2).and_then(|v| v.parse().ok());
-        }
+        let info = self.ok_quiet("docker.info").and_then(|l| l.first().cloned());
         d.cli_installed = self.docker_cli_installed();
-        d.firewall_backend = self.docker_firewall_backend();
+        match info {
+            // The engine's API (`GET /info`), read through its socket.
+            Some(json) if json.starts_with('{') => self.docker_api_info(&mut d, &json),
+            Some(info) => {
+                let mut w: Vec<&str> = info.split('|').collect();
+                // ServerVersion|LiveRestoreEnabled|Containers|ContainersRunning|Driver
+                if w.len() == 5 {
+                    d.version = Some(w.remove(0).to_string()).filter(|v| !v.is_empty());
+                } else {
+                    self.notes.push(format!("section docker.info: unexpected line {info:?}"));
+                }
+                d.live_restore = w.first().and_then(|v| v.parse().ok());
+                d.containers_running = w.get(2).and_then(|v| v.parse().ok());
+                d.firewall_backend = self.docker_firewall_backend();
+            }
+            None => d.firewall_backend = self.docker_firewall_backend(),
+        }
         d.daemon_json = self.ok_quiet("docker.daemon-json").map(|l| l.join("\n"));
         d.argv = self.ok_quiet("docker.argv").filter(|a| !a.is_empty());
         if let Some(a) = d.argv.as_deref() {
@@ -534,7 +540,17 @@ impl Parser {
             self.could_not_list_containers(sec.rc, sec.err.first().cloned(), d.cli_installed, d.unit.as_ref());
         }
         // A failure was said just above, once.
-        if let Some(lines) = self.any("docker.containers").filter(|s| s.rc == 0).map(|s| s.out.clone()) {
+        let listed = self.any("docker.containers").filter(|s| s.rc == 0).map(|s| s.out.clone());
+        if let Some(json) = listed.as_ref().filter(|l| l.first().is_some_and(|l| l.starts_with('['))) {
+            let inspected = self.any("docker.inspect-host-network").filter(|s| s.rc == 0).map(|s| s.out.clone()).unwrap_or_default();
+            match api_containers(&json.join("\n"), &inspected) {
+                Ok((cs, created)) => {
+                    d.created = Some(created);
+                    d.containers = Some(cs);
+                }
+                Err(e) => self.say(format!("section docker.containers: could not look at containers: not the engine's JSON ({e})"), true),
+            }
+        } else if let Some(lines) = listed {
             let mut cs = Vec::new();
             let mut created = Vec::new();
             for (i, l) in lines.iter().enumerate() {
@@ -554,12 +570,35 @@ impl Parser {
         d
     }
 
+    /// `GET /info` of the engine's API: the same facts as the CLI's two
+    /// `docker info` questions (FirewallBackend: Docker >= 28.1).
+    fn docker_api_info(&mut self, d: &mut Docker, json: &str) {
+        let v: serde_json::Value = match serde_json::from_str(json) {
+            Ok(v) => v,
+            Err(e) => return self.notes.push(format!("section docker.info: not the engine's JSON ({e}); ignored")),
+        };
+        d.version = v["ServerVersion"].as_str().filter(|s| !s.is_empty()).map(String::from);
+        d.live_restore = v["LiveRestoreEnabled"].as_bool();
+        d.containers_running = v["ContainersRunning"].as_u64().and_then(|n| u32::try_from(n).ok());
+        d.firewall_backend = match v.get("FirewallBackend").filter(|b| !b.is_null()) {
+            None => None,
+            Some(b) => parse_firewall_backend(&b.to_string()).or_else(|| {
+                self.notes.push(format!("section docker.info: unexpected FirewallBackend {b} ignored (expected {{\"Driver\":...}})"));
+                None
+            }),
+        };
+    }
+
     /// Whether the `docker` command exists: `Some(false)` when the probe
     /// reported it missing (dockerd may still run: on Debian 13 the CLI is
     /// the separate `docker-cli` package); `None` when the section is absent.
     fn docker_cli_installed(&mut self) -> Option<bool> {
         if self.s.missing.get("docker.info").is_some_and(|t| t == "docker") {
             return Some(false);
+        }
+        // Asked through the API: `docker.cli` says whether the command exists.
+        if let Some(cli) = self.any("docker.cli") {
+            return Some(cli.rc == 0);
         }
         self.any("docker.info").map(|_| true)
     }
@@ -860,6 +899,76 @@ fn value_flag(argv: &[String], names: &[&str]) -> Option<String> {
         })
     })
     .map(|v| v.to_lowercase())
+}
+
+/// `GET /containers/json?all=1` of the engine's API: the running
+/// containers as `docker inspect` describes them, and the names of those
+/// created but never started. `inspected`: `GET /containers/ID/json` of
+/// the host-network ones, whose bindings only their HostConfig keeps.
+fn api_containers(json: &str, inspected: &[String]) -> Result<(Vec<Container>, Vec<String>), serde_json::Error> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(json)?;
+    let mut bindings: BTreeMap<String, Vec<PublishedPort>> = BTreeMap::new();
+    for l in inspected.iter().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(l)?;
+        let mut ports = Vec::new();
+        for (spec, binds) in v["HostConfig"]["PortBindings"].as_object().into_iter().flatten() {
+            let Some((cp, proto)) = spec.split_once('/') else { continue };
+            for b in binds.as_array().into_iter().flatten() {
+                if let (Ok(cp), Some(Ok(hp))) = (cp.parse::<u16>(), b["HostPort"].as_str().map(str::parse::<u16>)) {
+                    if hp != 0 {
+                        ports.push(PublishedPort { proto: proto.to_string(), container_port: cp, host_ip: b["HostIp"].as_str().unwrap_or("").to_string(), host_port: hp });
+                    }
+                }
+            }
+        }
+        bindings.insert(v["Id"].as_str().unwrap_or("").to_string(), ports);
+    }
+    let name = |c: &serde_json::Value| c["Names"][0].as_str().unwrap_or("").trim_start_matches('/').to_string();
+    let mut running = Vec::new();
+    let mut created = Vec::new();
+    for c in &list {
+        match c["State"].as_str() {
+            Some("created") => created.push(name(c)),
+            Some("running") => {
+                let mut ports: Vec<PublishedPort> = c["Ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| {
+                        // An exposed port that is not published has no PublicPort.
+                        let host_port = u16::try_from(p["PublicPort"].as_u64()?).ok().filter(|hp| *hp != 0)?;
+                        Some(PublishedPort {
+                            proto: p["Type"].as_str().unwrap_or("tcp").to_string(),
+                            container_port: u16::try_from(p["PrivatePort"].as_u64()?).ok()?,
+                            host_ip: p["IP"].as_str().unwrap_or("").to_string(),
+                            host_port,
+                        })
+                    })
+                    .collect();
+                let id = c["Id"].as_str().unwrap_or("").to_string();
+                if ports.is_empty() {
+                    ports = bindings.remove(&id).unwrap_or_default();
+                }
+                ports.sort();
+                ports.dedup();
+                let addresses = c["NetworkSettings"]["Networks"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(n, v)| format!("{n}={}", v["IPAddress"].as_str().unwrap_or("")))
+                    .collect();
+                running.push(Container {
+                    id,
+                    name: name(c),
+                    ports,
+                    addresses,
+                    network_mode: c["HostConfig"]["NetworkMode"].as_str().map(String::from).filter(|m| !m.is_empty()),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok((running, created))
 }
 
 /// One `docker inspect` line: id|name|status|ports|bindings|networks[|network mode]
