@@ -630,6 +630,8 @@ impl Parser {
             format!("{dockerd}the `docker` command is not (on Debian 13 and later it is the `docker-cli` package: apt-get install docker-cli)")
         } else if rc == TIMED_OUT {
             format!("`docker ps` timed out after {PROBE_TIMEOUT_SECS} s")
+        } else if err.as_deref().is_some_and(|e| e.starts_with("curl:")) {
+            format!("the engine's API (`curl --unix-socket`) exited {rc}: {}", err.unwrap_or_default())
         } else {
             format!("`docker ps` exited {rc}: {}", err.unwrap_or_default())
         };
