@@ -177,7 +177,7 @@ fn run_one(s: &Scenario, platform: harness::platform::Platform, backend: harness
         keep: Keep::Never,
         stop_after: None,
         transcript_dir: root().join("target/repro/transcripts"),
-        collect_facts: round_trip_mode(),
+        collect_facts: round_trips(backend),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -193,20 +193,25 @@ fn run_one(s: &Scenario, platform: harness::platform::Platform, backend: harness
     })?;
     // Redacted where the snapshot is taken: the outcome keeps real values.
     snapshot(&outcome.redacted());
-    // The replay round trip doubles a run's node time (a VM's most): a
-    // mode of its own, `REPRO_ROUND_TRIP=1 cargo test --test scenarios`.
-    if round_trip_mode() {
+    if round_trips(backend) {
         rt.block_on(round_trip(s, platform, &outcome, &opts))?;
     }
     Ok(())
 }
 
-/// `REPRO_ROUND_TRIP=1`: every run also replays its diagnose facts.
-fn round_trip_mode() -> bool {
-    std::env::var_os("REPRO_ROUND_TRIP").is_some_and(|v| v == "1")
+/// Whether a run also replays its diagnose facts: every container run (a
+/// replay up to diagnose costs a container node about 4 s: 20 debian12 runs
+/// took 77 s more in all), VM runs with `REPRO_ROUND_TRIP=1` (a fresh VM
+/// and its fault under TCG: minutes each). `REPRO_ROUND_TRIP=0`: none.
+fn round_trips(backend: harness::platform::NodeBackend) -> bool {
+    match std::env::var("REPRO_ROUND_TRIP").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => backend == harness::platform::NodeBackend::Container,
+    }
 }
 
-/// The replay round trip (issue 15), with `REPRO_ROUND_TRIP=1`: the facts
+/// The replay round trip (issue 15, see [`round_trips`]): the facts
 /// collected beside the diagnose stage's check, replayed (`repro replay
 /// --platform` its own) to a fresh node, up to diagnose, give the same
 /// findings there.

@@ -30,7 +30,7 @@ fn holder(proto: &str, port: u16) -> String {
     };
     let letter = if proto == "udp" { 'u' } else { 't' };
     format!(
-        r#"setsid python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.{kind});s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(("",{port}));{serve}' </dev/null >/dev/null 2>&1 & for i in $(seq 50); do ss -H{letter}ln 'sport = :{port}' | grep -q . && exit 0; sleep 0.1; done; exit 1"#
+        r#"setsid python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.{kind});s.bind(("",{port}));{serve}' </dev/null >/dev/null 2>&1 & for i in $(seq 50); do ss -H{letter}ln 'sport = :{port}' | grep -q . && exit 0; sleep 0.1; done; exit 1"#
     )
 }
 
@@ -497,8 +497,12 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
     if firewalld_running {
         for z in &r.firewalld_zones {
             if let Some((zone, ifs)) = z.split_once(": interfaces=") {
+                // `trusted: interfaces=docker0; sources=` (the D-Bus answer's form).
+                let ifs = ifs.split(';').next().unwrap_or_default();
                 if zone != "docker" && ifs.split_whitespace().any(|i| i == "docker0") {
-                    let script = format!("firewall-cmd --permanent --zone={zone} --add-interface=docker0 && firewall-cmd --zone={zone} --change-interface=docker0");
+                    // Permanent, then a reload: a runtime-only binding is one firewalld
+                    // 2.x lets dockerd's next start move back (no ZONE_CONFLICT).
+                    let script = format!("firewall-cmd --permanent --zone={zone} --change-interface=docker0 && firewall-cmd --reload");
                     fault.push(S { toml: format!("{{ run = {} }}", q(&script)), why: "docker0 bound to another zone than firewalld's `docker`" });
                     oracles.push(S { toml: format!("{{ run = \"firewall-cmd --get-zone-of-interface=docker0\", contains = {} }}", q(zone)), why: "docker0's zone" });
                 }
@@ -869,6 +873,23 @@ mod tests {
         assert!(fault.contains("docker run -d --name created-3 -p 5353:5353/udp probe:latest") && fault.contains("address already in use"), "{t}");
         assert!(symptom.contains("5353/udp is listened on"), "{t}");
         assert!(!t.contains("created-3: created, never started"), "{t}");
+    }
+
+    #[test]
+    fn docker0_bound_to_another_zone_is_bound_permanently_before_dockerd_fails_again() {
+        let b = bundle(|v| {
+            let r = &mut v["reproduction"];
+            r["firewalld_state"] = "running".into();
+            r["start_order"] = "firewalld-before-dockerd".into();
+            r["firewalld_zones"] = serde_json::json!(["trusted: interfaces=docker0; sources=", "public: interfaces=; sources="]);
+            r["containers"] = serde_json::json!([]);
+            v["facts"]["docker"]["unit"]["active_state"] = "failed".into();
+        });
+        let t = loads(&derive(&b, &["firewalld-zone-conflict".into()], "test", &matrix(), None));
+        let fault = &t[t.find("fault = [").unwrap()..t.find("symptom = [").unwrap()];
+        let (bind, fail) = (fault.find("--zone=trusted --change-interface=docker0 && firewall-cmd --reload"), fault.find("{ restart = \"docker\", expect = \"failure\" }"));
+        assert!(bind.is_some() && fail.is_some() && bind < fail, "{t}");
+        assert!(t.contains("firewall-cmd --get-zone-of-interface=docker0\", contains = \"trusted\""), "{t}");
     }
 
     #[test]
