@@ -916,10 +916,10 @@ fn api_containers(json: &str, inspected: &[String]) -> Result<(Vec<Container>, V
         for (spec, binds) in v["HostConfig"]["PortBindings"].as_object().into_iter().flatten() {
             let Some((cp, proto)) = spec.split_once('/') else { continue };
             for b in binds.as_array().into_iter().flatten() {
-                if let (Ok(cp), Some(Ok(hp))) = (cp.parse::<u16>(), b["HostPort"].as_str().map(str::parse::<u16>)) {
-                    if hp != 0 {
-                        ports.push(PublishedPort { proto: proto.to_string(), container_port: cp, host_ip: b["HostIp"].as_str().unwrap_or("").to_string(), host_port: hp });
-                    }
+                if let (Ok(cp), Some(Ok(hp))) = (cp.parse::<u16>(), b["HostPort"].as_str().map(str::parse::<u16>))
+                    && hp != 0
+                {
+                    ports.push(PublishedPort { proto: proto.to_string(), container_port: cp, host_ip: b["HostIp"].as_str().unwrap_or("").to_string(), host_port: hp });
                 }
             }
         }

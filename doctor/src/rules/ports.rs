@@ -37,7 +37,7 @@ pub(crate) fn missing_dnat(f: &Facts) -> Option<(&RuleSet, Vec<(&Container, &Pub
     let mut missing = Vec::new();
     // Only bridge-network publishes are DNAT rules (host networking uses
     // the node's own ports; `-p` is then discarded by dockerd).
-    for c in f.docker.running().into_iter().filter(|c| c.publishes_through_nat()) {
+    for c in f.docker.running().iter().filter(|c| c.publishes_through_nat()) {
         let mut seen = Vec::new();
         for p in &c.ports {
             // Only IPv4 bindings are DNATed by iptables; `::` ones go to ip6tables.
