@@ -177,7 +177,7 @@ fn run_one(s: &Scenario, platform: harness::platform::Platform, backend: harness
         keep: Keep::Never,
         stop_after: None,
         transcript_dir: root().join("target/repro/transcripts"),
-        collect_facts: round_trips(backend),
+        collect_facts: round_trips(platform, backend),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -193,21 +193,23 @@ fn run_one(s: &Scenario, platform: harness::platform::Platform, backend: harness
     })?;
     // Redacted where the snapshot is taken: the outcome keeps real values.
     snapshot(&outcome.redacted());
-    if round_trips(backend) {
+    if round_trips(platform, backend) {
         rt.block_on(round_trip(s, platform, &outcome, &opts))?;
     }
     Ok(())
 }
 
-/// Whether a run also replays its diagnose facts: every container run (a
-/// replay up to diagnose costs a container node about 4 s: 20 debian12 runs
-/// took 77 s more in all), VM runs with `REPRO_ROUND_TRIP=1` (a fresh VM
-/// and its fault under TCG: minutes each). `REPRO_ROUND_TRIP=0`: none.
-fn round_trips(backend: harness::platform::NodeBackend) -> bool {
+/// Whether a run also replays its diagnose facts. By default the debian12
+/// container runs: every scenario with a container run has one there, and
+/// a replay up to diagnose roughly doubles a run in the suite's lanes (all
+/// 73 container runs made a fresh-clone CI run 5.4 min longer: 49 min).
+/// `REPRO_ROUND_TRIP=1`: every run, VMs included (a fresh VM and its fault
+/// under TCG: minutes each); `REPRO_ROUND_TRIP=0`: none.
+fn round_trips(platform: harness::platform::Platform, backend: harness::platform::NodeBackend) -> bool {
     match std::env::var("REPRO_ROUND_TRIP").as_deref() {
         Ok("1") => true,
         Ok("0") => false,
-        _ => backend == harness::platform::NodeBackend::Container,
+        _ => platform == harness::platform::Platform::Debian12 && backend == harness::platform::NodeBackend::Container,
     }
 }
 
