@@ -544,7 +544,11 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
         oracles.push(S { toml: "{ run = \"sysctl -n net.ipv4.ip_forward\", contains = \"0\" }".into(), why: "forwarding is off" });
     }
     // One DNAT rule gone while the chain stays (deleted by hand, a partial restore).
-    if !flushed && !nat_docker_empty {
+    // Only where Docker's rules live in one backend, the one `iptables` uses,
+    // and nothing flushed them: stale copies elsewhere, a switched
+    // alternative or a flush already explain a port without its rule.
+    let one_live_backend = docker_in.len() == 1 && docker_in[0] == current && !firewalld_flushes;
+    if !flushed && !nat_docker_empty && one_live_backend {
         for pp in &r.ports_without_rule {
             let Some((port, proto)) = pp.split_once('/') else { continue };
             let rule = format!("$({dockers} -t nat -S DOCKER | grep -e '-p {proto} ' | grep -e '--dport {port} ' | sed 's/^-A //')");
