@@ -551,7 +551,9 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
     if !flushed && !nat_docker_empty && one_live_backend {
         for pp in &r.ports_without_rule {
             let Some((port, proto)) = pp.split_once('/') else { continue };
-            let rule = format!("$({dockers} -t nat -S DOCKER | grep -e '-p {proto} ' | grep -e '--dport {port} ' | sed 's/^-A //')");
+            // The port's rules in nat DOCKER: deleted in the fault, counted by the oracle.
+            let port_rules = format!("{dockers} -t nat -S DOCKER | grep -e '-p {proto} ' | grep");
+            let rule = format!("$({port_rules} -e '--dport {port} ' | sed 's/^-A //')");
             fault.push(S {
                 toml: format!("{{ run = {} }}", q(&format!("r=\"{rule}\"; test -n \"$r\" && eval \"{dockers} -t nat -D $r\""))),
                 why: "one published port's DNAT rule is gone, the chain kept",
@@ -559,7 +561,7 @@ pub fn derive(b: &Bundle, findings: &[String], source: &str, matrix: &[(Platform
             oracles.push(S {
                 toml: format!(
                     "{{ run = {}, contains = {} }}",
-                    q(&format!("echo \"DNAT rules for {pp}: $({dockers} -t nat -S DOCKER | grep -e '-p {proto} ' | grep -c -e '--dport {port} ')\"")),
+                    q(&format!("echo \"DNAT rules for {pp}: $({port_rules} -c -e '--dport {port} ')\"")),
                     q(&format!("DNAT rules for {pp}: 0"))
                 ),
                 why: "the port has no DNAT rule",
